@@ -1,0 +1,40 @@
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from campaigns import services
+from campaigns.models import Campaign
+from campaigns.serializers import CampaignDetailSerializer, CampaignSerializer
+from network.permissions import ReadHumanWriteCoordinator
+
+
+class CampaignListView(generics.ListCreateAPIView):
+    permission_classes = [ReadHumanWriteCoordinator]
+    serializer_class = CampaignSerializer
+    queryset = Campaign.objects.prefetch_related("targets").order_by("-created_at")
+    filterset_fields = ["kind", "is_active"]
+
+    def create(self, request, *args, **kwargs):
+        serializer = CampaignSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        campaign = services.campaign_save(campaign=None, data=dict(serializer.validated_data), user=request.user)
+        return Response(CampaignDetailSerializer(campaign).data, status=status.HTTP_201_CREATED)
+
+
+class CampaignDetailView(APIView):
+    permission_classes = [ReadHumanWriteCoordinator]
+
+    @extend_schema(responses=CampaignDetailSerializer)
+    def get(self, request, campaign_id):
+        campaign = get_object_or_404(Campaign.objects.prefetch_related("targets"), pk=campaign_id)
+        return Response(CampaignDetailSerializer(campaign).data)
+
+    @extend_schema(request=CampaignSerializer, responses=CampaignDetailSerializer)
+    def patch(self, request, campaign_id):
+        campaign = get_object_or_404(Campaign, pk=campaign_id)
+        serializer = CampaignSerializer(campaign, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        campaign = services.campaign_save(campaign=campaign, data=dict(serializer.validated_data))
+        return Response(CampaignDetailSerializer(campaign).data)
