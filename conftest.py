@@ -113,11 +113,11 @@ def site_b(other_observer):
 
 @pytest.fixture
 def site_a_client(site_a):
-    site, key = site_a
+    _, key = site_a
     return site_client(key)
 
 
 @pytest.fixture
 def site_b_client(site_b):
-    site, key = site_b
+    _, key = site_b
     return site_client(key)

@@ -196,6 +196,10 @@ CELERY_TASK_SOFT_TIME_LIMIT = 540
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Periodic work; django-celery-beat copies this into its tables, where coordinators can change it in the admin.
+CELERY_BEAT_SCHEDULE = {
+    "pipeline-sweep": {"task": "pipeline.tasks.pipeline_sweep_task", "schedule": 300.0},
+}
 
 # The network's own rules.
 NETWORK_VERSION = "0.1.0"

@@ -45,7 +45,7 @@ def stream_to_tempfile(stream, *, max_bytes: int, directory: str | None = None) 
     """Copy a request body to a temporary file, hashing it on the way; raise FrameTooLarge past `max_bytes`."""
     digest = hashlib.sha256()
     size = 0
-    handle = tempfile.NamedTemporaryFile(prefix="frame-", suffix=".fits", dir=directory, delete=False)
+    handle = tempfile.NamedTemporaryFile(prefix="frame-", suffix=".fits", dir=directory, delete=False)  # noqa: SIM115 (kept after return)
     path = Path(handle.name)
     first = b""
     try:

@@ -54,7 +54,7 @@ def _load(version: tuple, now: datetime) -> Catalogue:
         Target.objects.active(now=now).values_list(
             "id", "name", "ra_deg", "dec_deg", "target_type", "magnitude", "priority", "filters", "exposure_sec",
             "cadence_hours", "min_observations", "expires_at", "windows", "ephemeris", "metadata",
-        )  # fmt: skip
+        )
     )
     memberships = list(
         CampaignTarget.objects.filter(campaign__in=Campaign.objects.active(today=now.date())).values_list(

@@ -125,7 +125,8 @@ def test_campaign_list_detail_progress_and_coordinator_edits(coordinator_client,
     assert detail["targets"][0]["min_observations"] == 2 and detail["targets"][0]["complete"] is False
     assert detail["progress"]["sites_taking_part"] == 1
     assert [c["name"] for c in researcher_client.get("/api/v1/campaigns").json()["results"]] == ["Hot Jupiters"]
-    assert researcher_client.patch(f"/api/v1/campaigns/{campaign_id}", {"redundancy": 3}, format="json").status_code == 403
+    url = f"/api/v1/campaigns/{campaign_id}"
+    assert researcher_client.patch(url, {"redundancy": 3}, format="json").status_code == 403
     assert coordinator_client.patch(f"/api/v1/campaigns/{campaign_id}", {"redundancy": 3}, format="json").json()[
         "redundancy"] == 3
     bad = coordinator_client.post("/api/v1/campaigns", {"name": "x", "start_date": "2026-12-02",

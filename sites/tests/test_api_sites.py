@@ -103,7 +103,8 @@ def test_patch_by_owner_and_own_key_but_not_others(observer_client, other_observ
     site, key = site_a
     _, key_b = site_b
     assert observer_client.patch(f"/api/v1/sites/{site.pk}", {"limiting_mag": 18}, format="json").status_code == 200
-    assert site_client(key).patch(f"/api/v1/sites/{site.pk}", {"min_altitude_deg": 25}, format="json").status_code == 200
+    own_key = site_client(key)
+    assert own_key.patch(f"/api/v1/sites/{site.pk}", {"min_altitude_deg": 25}, format="json").status_code == 200
     assert other_observer_client.patch(f"/api/v1/sites/{site.pk}", {"name": "x"}, format="json").status_code == 403
     assert site_client(key_b).patch(f"/api/v1/sites/{site.pk}", {"name": "x"}, format="json").status_code == 403
     site.refresh_from_db()

@@ -54,7 +54,7 @@ _TRANSIT = CAMPAIGN_KINDS.index("transit")
 @dataclass(frozen=True)
 class PlanSettings:
     per_site: int = 5
-    candidates_per_site: int = 100
+    candidates_per_site: int = 400
     max_candidates_per_site: int = 2000  # in the rounds that fill sites left short
     diversity_weight: float = 0.25
     occultation_spacing_km: float = 200.0
@@ -89,7 +89,7 @@ def rank_sites(
         ctx = _context_of(contexts, i)
         site = sites[i]
         frame = site_frame(site.latitude_deg, site.longitude_deg, site.elevation_m, at)
-        return rank_arrays(site, targets, at, context=ctx, weights=weights, top=top, frame=frame)
+        return rank_arrays(site, targets, at, context=ctx, weights=weights, top=top, frame=frame, refine_until=False)
 
     if workers <= 1 or len(sites) < 2:
         return [one(i) for i in range(len(sites))]

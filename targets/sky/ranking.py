@@ -271,8 +271,14 @@ def rank_arrays(
     weights: Weights | None = None,
     top: int | None = None,
     frame: SiteFrame | None = None,
+    refine_until: bool = True,
 ) -> RankArrays:
-    """Rank every target for ``site`` at ``at``; the best ``top`` (all if None), best first."""
+    """Rank every target for ``site`` at ``at``; the best ``top`` (all if None), best first.
+
+    ``until_s`` of the returned targets follows the horizon mask (a small time grid)
+    when ``refine_until`` and ``top`` are set; otherwise it is the analytic time the
+    target sinks below its altitude floor, without the mask.
+    """
     ctx = context or RankContext()
     w = weights or Weights()
     frame = frame or site_frame(site.latitude_deg, site.longitude_deg, site.elevation_m, at)
@@ -449,7 +455,7 @@ def rank_arrays(
     else:
         order = np.argsort(-score, kind="stable")
     refine = order[~transit_fits[order]]
-    if refine.size and top is not None:  # the horizon mask for observable_until, on the few we return
+    if refine.size and top is not None and refine_until:  # the horizon mask for observable_until, on the few we return
         until[refine] = _grid_until_s(
             frame, site, ha[refine], dec_date[refine], alt_floor[refine], until[refine], w.grid_step_min
         )

@@ -79,7 +79,8 @@ def test_create_rejects_bad_fields(coordinator_client, change, field):
 
 
 def test_naive_timestamp_is_rejected_with_reason(coordinator_client):
-    response = coordinator_client.post("/api/v1/targets", {**WASP12, "expires_at": "2026-12-01T00:00:00"}, format="json")
+    body = {**WASP12, "expires_at": "2026-12-01T00:00:00"}
+    response = coordinator_client.post("/api/v1/targets", body, format="json")
     assert "offset" in response.json()["errors"]["expires_at"][0]
 
 
@@ -193,7 +194,7 @@ def test_ranking_is_empty_in_daylight(site_a):
 
 
 def test_ranking_respects_horizon_mask(observer):
-    site, key = make_site(owner=observer, name="Walled", horizon=[[0, 80], [360, 80]], min_altitude_deg=10)
+    _, key = make_site(owner=observer, name="Walled", horizon=[[0, 80], [360, 80]], min_altitude_deg=10)
     _random_sky(300)
     body = site_client(key).get(f"/api/v1/targets?count=500&at={NIGHT_LA}").json()
     assert all(t["altitude_deg"] >= 80 for t in body["targets"])
