@@ -69,3 +69,42 @@ class CampaignTarget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign} / {self.target}"
+
+
+class NetworkPlan(models.Model):
+    """The latest network-wide assignment: which site should observe what (made by a periodic task)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    generated_at = models.DateTimeField(db_index=True)
+    valid_until = models.DateTimeField()
+    # {site_id: [target_id, ...]} best first.
+    assignments = models.JSONField(default=dict)
+    sites_planned = models.PositiveIntegerField(default=0)
+    targets_assigned = models.PositiveIntegerField(default=0)
+    duration_ms = models.FloatField(default=0.0)
+
+    class Meta:
+        ordering = ["-generated_at"]
+
+    def __str__(self) -> str:
+        return f"Plan {self.generated_at:%Y-%m-%d %H:%M} ({self.targets_assigned} assignments)"
+
+
+class Assignment(models.Model):
+    """A target given to a site by a plan; delivered when the site sends an observation of it in time.
+
+    The share delivered over the last 30 days is the site's reliability, which feeds back into the scores.
+    """
+
+    site = models.ForeignKey("sites.Site", on_delete=models.CASCADE, related_name="assignments")
+    target = models.ForeignKey("targets.Target", on_delete=models.CASCADE, related_name="assignments")
+    assigned_at = models.DateTimeField()
+    due_by = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    settled = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["site", "assigned_at"]), models.Index(fields=["settled", "due_by"])]
+
+    def __str__(self) -> str:
+        return f"{self.target} → {self.site}"

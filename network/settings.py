@@ -199,6 +199,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Periodic work; django-celery-beat copies this into its tables, where coordinators can change it in the admin.
 CELERY_BEAT_SCHEDULE = {
     "pipeline-sweep": {"task": "pipeline.tasks.pipeline_sweep_task", "schedule": 300.0},
+    "network-plan": {"task": "campaigns.tasks.network_plan_build_task", "schedule": 180.0},
+    "site-reliability": {"task": "campaigns.tasks.site_reliability_update_task", "schedule": 900.0},
 }
 
 # The network's own rules.

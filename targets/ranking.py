@@ -7,6 +7,7 @@ read of the whole active catalogue.
 
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -128,7 +129,7 @@ def catalogue(*, now: datetime) -> Catalogue:
         return _catalogue
 
 
-def _network_aggregates(*, now: datetime) -> dict:
+def network_aggregates(*, now: datetime) -> dict:
     """Per-target network counts and last times; shared by all sites and refreshed every minute."""
     global _aggregates
     cached = _aggregates
@@ -174,6 +175,17 @@ def site_params(site: Site) -> SiteParams:
     )
 
 
+def _plan_for(site: Site, *, now: datetime) -> dict | None:
+    from campaigns.planning import fresh_plan
+
+    plan = fresh_plan(now=now)
+    if plan is None:
+        return None
+    mine = [uuid.UUID(t) for t in plan.assignments.get(str(site.pk), [])]
+    elsewhere = {uuid.UUID(t) for s, ts in plan.assignments.items() if s != str(site.pk) for t in ts}
+    return {"mine": mine, "elsewhere": elsewhere - set(mine)}
+
+
 def _choose_filter(target_filters: list[str], site_filters: list[str]) -> str | None:
     for name in target_filters:
         if not site_filters or name in site_filters:
@@ -192,7 +204,7 @@ def site_answer(*, site: Site, count: int = 10, at: datetime | None = None, prio
     cat = catalogue(now=now)
     if len(cat.arrays) == 0:
         return answer
-    aggregates = _network_aggregates(now=now)
+    aggregates = network_aggregates(now=now)
     mine = (
         Observation.objects.filter(site=site, observed_at__gte=at - timedelta(hours=24), observed_at__lte=at)
         .values("target_id")
@@ -216,8 +228,21 @@ def site_answer(*, site: Site, count: int = 10, at: datetime | None = None, prio
         eligible=eligible,
         current_row=current_row,
     )
-    ranked = rank(site_params(site), cat.arrays, at.astimezone(UTC), context=context, count=count)
-    for r in ranked:
+    plan = _plan_for(site, now=now)
+    elsewhere = plan["elsewhere"] if plan else set()
+    wanted = count + min(len(elsewhere), 500)
+    ranked = rank(site_params(site), cat.arrays, at.astimezone(UTC), context=context, count=wanted)
+    if plan:
+        # A fresh network plan: this site's assignments first (if still observable here now), then the rest of
+        # the live ranking minus what the plan gave to other sites.
+        order = {target_id: i for i, target_id in enumerate(plan["mine"])}
+        ranked = sorted(
+            (r for r in ranked if r.target_id in order or r.target_id not in elsewhere),
+            key=lambda r: (0, order[r.target_id]) if r.target_id in order else (1, -r.score),
+        )
+        for r in ranked:
+            r.reasons["assigned"] = r.target_id in order
+    for r in ranked[:count]:
         info = cat.info[r.target_id]
         answer["targets"].append(
             {

@@ -218,14 +218,26 @@ def site_frame(
     )
 
 
+# Products with (3, n) arrays go through einsum, not BLAS: OpenBLAS spreads even a 3x3 product over
+# threads, which is slower for arrays this size and fights the plan's own worker threads.
+def dot3(vector: FloatArray, unit_xyz: FloatArray) -> FloatArray:
+    """``vector @ unit_xyz`` for a (3,) vector and (3, n) columns, without BLAS."""
+    return np.einsum("i,in->n", vector, unit_xyz)
+
+
+def rotate3(matrix: FloatArray, unit_xyz: FloatArray) -> FloatArray:
+    """``matrix @ unit_xyz`` for a (3, 3) matrix and (3, n) columns, without BLAS."""
+    return np.einsum("ij,jn->in", matrix, unit_xyz)
+
+
 def sin_altitude(frame: SiteFrame, unit_xyz: FloatArray) -> FloatArray:
     """sin(altitude) of ICRS unit vectors ``(3, n)``: one dot product per target.
 
     Aberration shifts a direction u to (u + β)/|u + β|; |u + β|² = 1 + 2u·β + β².
     """
     up = frame.icrs_to_enu[2]
-    z = up @ unit_xyz + float(up @ frame.beta)
-    norm2 = 1.0 + 2.0 * (frame.beta @ unit_xyz) + float(frame.beta @ frame.beta)
+    z = dot3(up, unit_xyz) + float(up @ frame.beta)
+    norm2 = 1.0 + 2.0 * dot3(frame.beta, unit_xyz) + float(frame.beta @ frame.beta)
     return z / np.sqrt(norm2)
 
 
@@ -243,13 +255,16 @@ def positions(frame: SiteFrame, unit_xyz: FloatArray) -> SkyPositions:
     """Altitude, azimuth, hour angle, declination of date and airmass of ``(3, n)`` ICRS unit vectors."""
     v = unit_xyz + frame.beta[:, None]
     v /= np.sqrt(np.einsum("ij,ij->j", v, v))
-    enu = frame.icrs_to_enu @ v
-    tirs = frame.icrs_to_tirs @ v
-    sin_alt = np.clip(enu[2], -1.0, 1.0)
+    east, north, up = rotate3(frame.icrs_to_enu, v)
+    sin_alt = np.clip(up, -1.0, 1.0)
     alt = np.degrees(np.arcsin(sin_alt))
-    az = np.degrees(np.arctan2(enu[0], enu[1])) % 360.0
-    ha = (frame.longitude_deg - np.degrees(np.arctan2(tirs[1], tirs[0])) + 180.0) % 360.0 - 180.0
-    dec = np.degrees(np.arcsin(np.clip(tirs[2], -1.0, 1.0)))
+    az = np.degrees(np.arctan2(east, north)) % 360.0
+    # Back to the equator of date from the local frame (rows E, N, U of a rotation by the site's
+    # latitude phi): sin(dec) = cos(phi) N + sin(phi) U, and the hour angle, positive westward, is
+    # atan2(-E, cos(phi) U - sin(phi) N).
+    sp, cp = math.sin(math.radians(frame.latitude_deg)), math.cos(math.radians(frame.latitude_deg))
+    ha = np.degrees(np.arctan2(-east, cp * up - sp * north))
+    dec = np.degrees(np.arcsin(np.clip(cp * north + sp * up, -1.0, 1.0)))
     with np.errstate(divide="ignore"):
         airmass = np.where(sin_alt > 0, 1.0 / sin_alt, np.inf)
     return SkyPositions(alt, az, ha, dec, airmass, v)
@@ -289,4 +304,4 @@ def hours_until_altitude(
 
 def angular_separation_deg(unit_xyz: FloatArray, other: FloatArray) -> FloatArray:
     """Angle (deg) between each column of ``(3, n)`` and one unit vector ``(3,)``."""
-    return np.degrees(np.arccos(np.clip(other @ unit_xyz, -1.0, 1.0)))
+    return np.degrees(np.arccos(np.clip(dot3(other, unit_xyz), -1.0, 1.0)))

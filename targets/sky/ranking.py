@@ -68,6 +68,7 @@ from targets.sky.geometry import (
     SIDEREAL_DEG_PER_HOUR,
     SiteFrame,
     altaz_from_hadec,
+    dot3,
     hours_until_altitude,
     positions,
     sin_altitude,
@@ -327,7 +328,7 @@ def rank_arrays(
     mag = targets.magnitude[rows]
     faint = np.where(np.isnan(mag), 0.5, np.clip((mag - 8.0) / 8.0, 0.0, 1.0))
     if moon_up:
-        moon_sep = np.degrees(np.arccos(np.clip(frame.moon_unit_icrs @ pos.unit_aberrated, -1.0, 1.0)))
+        moon_sep = np.degrees(np.arccos(np.clip(dot3(frame.moon_unit_icrs, pos.unit_aberrated), -1.0, 1.0)))
         required = w.moon_min_sep_deg + w.moon_extra_sep_deg * illum * faint
         ok &= moon_sep >= required
     keep = np.flatnonzero(ok)
@@ -407,7 +408,7 @@ def rank_arrays(
         epoch, period = targets.transit_epoch_bjd[r], targets.transit_period_days[r]
         half_d = (np.nan_to_num(targets.transit_duration_hours[r]) / 2.0 + w.transit_baseline_hours) / 24.0
         # BJD_TDB of now at each star: TT (≈TDB, < 2 ms) plus the Rømer delay toward it.
-        roemer_s = (frame.earth_bary_au @ unit_app[:, eph]) * AU_LIGHT_TIME_S
+        roemer_s = dot3(frame.earth_bary_au, unit_app[:, eph]) * AU_LIGHT_TIME_S
         bjd_now = UNIX_EPOCH_JD + (now + frame.tt_minus_utc_s + roemer_s) / 86400.0
         k = np.ceil((bjd_now - w.transit_late_start_hours / 24.0 + half_d - epoch) / period)
         mid = epoch + k * period
