@@ -86,5 +86,8 @@ class Target(models.Model):
         return self.name
 
     def save(self, *args, **kwargs):
+        from alerts.crossmatch import sky_cell
+
         self.names_key = names_key(self.name, self.aliases or [])
+        self.sky_cell = sky_cell(self.ra_deg, self.dec_deg)
         super().save(*args, **kwargs)

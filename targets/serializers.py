@@ -60,6 +60,8 @@ class TargetSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
     def get_campaigns(self, target) -> list[str]:
+        if self.context.get("just_created"):
+            return []  # a target made a moment ago belongs to no campaign yet: spare a query per target
         return [str(c.pk) for c in target.campaigns.all()]
 
     def to_internal_value(self, data):

@@ -121,7 +121,11 @@ class TargetListView(generics.ListCreateAPIView):
                 raise ValidationError(exc.detail.get("0", exc.detail)) from exc
             raise
         created = services.targets_create(items=valid)
-        body = TargetSerializer(created, many=True).data if many else TargetSerializer(created[0]).data
+        context = {"just_created": True}
+        if many:
+            body = TargetSerializer(created, many=True, context=context).data
+        else:
+            body = TargetSerializer(created[0], context=context).data
         return Response(body, status=status.HTTP_201_CREATED)
 
 
