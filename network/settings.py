@@ -179,6 +179,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "SiteStateEnum": "sites.models.Site.State",
+        "PipelineStateEnum": "observations.models.Observation.PipelineState",
+    },
 }
 
 # Celery: an embedded broker (kombu's SQLAlchemy transport on a SQLite file) unless a real one is configured.

@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -140,3 +141,17 @@ def test_server_starts_offline_for_astropy():
         "from astropy.utils import iers; assert iers.conf.auto_download is False; assert iers.conf.auto_max_age is None"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    env = {
+        **os.environ,
+        "DJANGO_SECRET_KEY": "k" * 20 + "-Production-Secret-Key-With-Enough-Entropy-0123456789",
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECURE_SSL_REDIRECT": "true",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout + result.stderr

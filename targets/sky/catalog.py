@@ -253,10 +253,22 @@ class TargetArrays:
         gives the array :class:`~targets.sky.ranking.RankContext` expects.
         """
         out = np.full(len(self), fill, dtype=np.float64)
-        for key, value in values.items():
-            row = self._row_of_id.get(key)
-            if row is not None and value is not None:
-                out[row] = to_unix_s(value) if isinstance(value, dt.datetime) else float(value)
+        if not values:
+            return out
+        get = self._row_of_id.get
+        rows = np.fromiter((get(k, -1) for k in values), dtype=np.intp, count=len(values))
+        vals = np.fromiter(
+            (
+                np.nan if v is None else (v.timestamp() if isinstance(v, dt.datetime) else float(v))
+                for v in values.values()
+            ),
+            dtype=np.float64,
+            count=len(values),
+        )
+        if any(isinstance(v, dt.datetime) and v.tzinfo is None for v in values.values()):
+            raise ValueError("naive datetime: times must carry an explicit UTC offset")
+        keep = (rows >= 0) & ~np.isnan(vals)
+        out[rows[keep]] = vals[keep]
         return out
 
     def dec_slice(self, latitude_deg: float, min_altitude_deg: float, margin_deg: float = 1.0) -> slice:

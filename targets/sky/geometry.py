@@ -140,6 +140,49 @@ def _aberrate(u: FloatArray, beta: FloatArray) -> FloatArray:
     return v / np.linalg.norm(v)
 
 
+@functools.lru_cache(maxsize=4096)
+def tt_minus_utc_s(utc_day: int) -> float:
+    """TT - UTC (s) on a UTC day (days since 1970): astropy's leap-second table, asked once a day."""
+    t = Time(utc_day * 86400.0 + 43200.0, format="unix", scale="utc")
+    tt = t.tt
+    return float(((tt.jd1 - t.jd1) + (tt.jd2 - t.jd2)) * 86400.0)
+
+
+@dataclass(frozen=True)
+class _Epoch:
+    """The part of the sky that depends on the instant only, shared by every site."""
+
+    c2t: FloatArray  # GCRS -> ITRS
+    beta: FloatArray
+    earth_bary_au: FloatArray
+    earth_helio_au: FloatArray
+    sun_u: FloatArray  # aberrated geocentric direction of the Sun
+    moon_geo_au: FloatArray  # GCRS
+    tt_minus_utc_s: float
+
+
+@functools.lru_cache(maxsize=64)
+def _epoch(unix_s: float) -> _Epoch:
+    tt_utc = tt_minus_utc_s(math.floor(unix_s / 86400.0))
+    jd_tt = 2440587.5 + (unix_s + tt_utc) / 86400.0
+    tt1 = math.floor(jd_tt - 0.5) + 0.5
+    tt2 = jd_tt - tt1
+    jd_ut1 = 2440587.5 + (unix_s + ut1_minus_utc_s(unix_s / 86400.0 + 40587.0)) / 86400.0
+    ut1_1 = math.floor(jd_ut1 - 0.5) + 0.5
+    ut1_2 = jd_ut1 - ut1_1
+
+    c2i = erfa.c2i06a(tt1, tt2)
+    era = erfa.era00(ut1_1, ut1_2)
+    c2t = erfa.c2tcio(c2i, era, np.eye(3))  # polar motion (< 0.5 arcsec) neglected
+    pvh, pvb = erfa.epv00(tt1, tt2)
+    beta = np.asarray(pvb["v"], dtype=np.float64) / C_AU_PER_DAY
+    earth_helio = np.asarray(pvh["p"], dtype=np.float64)
+    # The Sun's geocentric direction, aberrated like the stars (its 9 arcsec parallax is ignored).
+    sun_u = _aberrate(-earth_helio / np.linalg.norm(earth_helio), beta)
+    moon_geo = np.asarray(erfa.moon98(tt1, tt2)["p"], dtype=np.float64)
+    return _Epoch(c2t, beta, np.asarray(pvb["p"], dtype=np.float64), earth_helio, sun_u, moon_geo, tt_utc)
+
+
 def site_frame(
     latitude_deg: float,
     longitude_deg: float,
@@ -148,30 +191,20 @@ def site_frame(
     *,
     with_moon: bool = True,
 ) -> SiteFrame:
-    """Everything time-dependent for one site and one instant (aware datetime or Unix s)."""
-    unix_s = _as_unix_s(at)
-    t = Time(unix_s, format="unix", scale="utc")
-    tt = t.tt
-    tt1, tt2 = tt.jd1, tt.jd2
-    tt_minus_utc = float(((tt1 - t.jd1) + (tt2 - t.jd2)) * 86400.0)
-    mjd_utc = unix_s / 86400.0 + 40587.0
-    jd_ut1 = 2440587.5 + (unix_s + ut1_minus_utc_s(mjd_utc)) / 86400.0
-    ut1_1 = math.floor(jd_ut1 - 0.5) + 0.5
-    ut1_2 = jd_ut1 - ut1_1
+    """Everything time-dependent for one site and one instant (aware datetime or Unix s).
 
-    c2i = erfa.c2i06a(tt1, tt2)
-    era = erfa.era00(ut1_1, ut1_2)
-    c2t = erfa.c2tcio(c2i, era, np.eye(3))  # GCRS → ITRS (polar motion neglected)
+    The instant's part (precession-nutation, Earth rotation angle, the Earth's
+    velocity, the Sun and the Moon) is computed once per instant and shared by
+    all sites asking about it, which is what the network plan does.
+    """
+    unix_s = _as_unix_s(at)
+    ep = _epoch(unix_s)
+    c2t, beta = ep.c2t, ep.beta
     enu = _enu_of_itrs(latitude_deg, longitude_deg)
     icrs_to_enu = enu @ c2t
+    earth_bary, earth_helio, tt_minus_utc = ep.earth_bary_au, ep.earth_helio_au, ep.tt_minus_utc_s
 
-    pvh, pvb = erfa.epv00(tt1, tt2)
-    beta = np.asarray(pvb["v"], dtype=np.float64) / C_AU_PER_DAY
-    earth_bary = np.asarray(pvb["p"], dtype=np.float64)
-    earth_helio = np.asarray(pvh["p"], dtype=np.float64)
-
-    # Sun: geocentric direction, aberrated like the stars (parallax 9 arcsec is ignored).
-    sun_u = _aberrate(-earth_helio / np.linalg.norm(earth_helio), beta)
+    sun_u = ep.sun_u
     sun_enu = icrs_to_enu @ sun_u
     sun_tirs = c2t @ sun_u
     sun_alt = math.degrees(math.asin(max(-1.0, min(1.0, sun_enu[2]))))
@@ -182,8 +215,7 @@ def site_frame(
     moon_u = np.array([np.nan, np.nan, np.nan])
     illum = 0.0
     if with_moon:
-        moon_pv = erfa.moon98(tt1, tt2)
-        moon_geo_au = np.asarray(moon_pv["p"], dtype=np.float64)  # GCRS
+        moon_geo_au = ep.moon_geo_au
         site_itrs_m = erfa.gd2gc(1, longitude_deg * DEG, latitude_deg * DEG, elevation_m)
         site_gcrs_au = c2t.T @ (np.asarray(site_itrs_m) / AU_M)
         moon_topo = moon_geo_au - site_gcrs_au  # parallax matters: up to 1°
@@ -251,23 +283,49 @@ class SkyPositions:
     unit_aberrated: FloatArray  # (3, n) apparent direction, ICRS axes
 
 
-def positions(frame: SiteFrame, unit_xyz: FloatArray) -> SkyPositions:
-    """Altitude, azimuth, hour angle, declination of date and airmass of ``(3, n)`` ICRS unit vectors."""
+def apparent(frame: SiteFrame, unit_xyz: FloatArray) -> FloatArray:
+    """Aberrated directions (3, n), ICRS axes: (u + beta) / |u + beta|."""
     v = unit_xyz + frame.beta[:, None]
     v /= np.sqrt(np.einsum("ij,ij->j", v, v))
-    east, north, up = rotate3(frame.icrs_to_enu, v)
-    sin_alt = np.clip(up, -1.0, 1.0)
-    alt = np.degrees(np.arcsin(sin_alt))
-    az = np.degrees(np.arctan2(east, north)) % 360.0
-    # Back to the equator of date from the local frame (rows E, N, U of a rotation by the site's
-    # latitude phi): sin(dec) = cos(phi) N + sin(phi) U, and the hour angle, positive westward, is
-    # atan2(-E, cos(phi) U - sin(phi) N).
+    return v
+
+
+def local_enu(frame: SiteFrame, apparent_xyz: FloatArray) -> FloatArray:
+    """East, north, up components (3, n) of apparent directions."""
+    return rotate3(frame.icrs_to_enu, apparent_xyz)
+
+
+def azimuth_deg(east: FloatArray, north: FloatArray) -> FloatArray:
+    return np.degrees(np.arctan2(east, north)) % 360.0
+
+
+def hour_angle_dec_deg(
+    frame: SiteFrame, east: FloatArray, north: FloatArray, up: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Hour angle (-180..180, positive west) and declination of date from local components.
+
+    The local frame is the terrestrial one turned by the site's latitude phi, so
+    sin(dec) = cos(phi) N + sin(phi) U and the hour angle is atan2(-E, cos(phi) U - sin(phi) N).
+    """
     sp, cp = math.sin(math.radians(frame.latitude_deg)), math.cos(math.radians(frame.latitude_deg))
     ha = np.degrees(np.arctan2(-east, cp * up - sp * north))
     dec = np.degrees(np.arcsin(np.clip(cp * north + sp * up, -1.0, 1.0)))
+    return ha, dec
+
+
+def airmass_of(up: FloatArray) -> FloatArray:
+    """sec z from sin(altitude); inf at and below the horizon."""
     with np.errstate(divide="ignore"):
-        airmass = np.where(sin_alt > 0, 1.0 / sin_alt, np.inf)
-    return SkyPositions(alt, az, ha, dec, airmass, v)
+        return np.where(up > 0, 1.0 / np.where(up > 0, up, 1.0), np.inf)
+
+
+def positions(frame: SiteFrame, unit_xyz: FloatArray) -> SkyPositions:
+    """Altitude, azimuth, hour angle, declination of date and airmass of ``(3, n)`` ICRS unit vectors."""
+    v = apparent(frame, unit_xyz)
+    east, north, up = local_enu(frame, v)
+    alt = np.degrees(np.arcsin(np.clip(up, -1.0, 1.0)))
+    ha, dec = hour_angle_dec_deg(frame, east, north, up)
+    return SkyPositions(alt, azimuth_deg(east, north), ha, dec, airmass_of(up), v)
 
 
 def altaz_from_hadec(

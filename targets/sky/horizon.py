@@ -26,6 +26,9 @@ class HorizonMask:
         order = np.argsort(az, kind="stable")
         self._az = az[order]
         self._alt = pts[order, 1]
+        # The table once more on either side, so plain (fast) np.interp wraps through north.
+        self._az_ext = np.concatenate([self._az - 360.0, self._az, self._az + 360.0])
+        self._alt_ext = np.concatenate([self._alt, self._alt, self._alt])
         self.max_deg = float(self._alt.max()) if self._alt.size else -90.0
         self.min_deg = float(self._alt.min()) if self._alt.size else -90.0
 
@@ -39,8 +42,7 @@ class HorizonMask:
             return np.full(az.shape, -90.0)
         if self._az.size == 1:
             return np.full(az.shape, self._alt[0])
-        # np.interp's `period` wraps the table, so the last→first segment crosses 360°.
-        return np.interp(az % 360.0, self._az, self._alt, period=360.0)
+        return np.interp(az % 360.0, self._az_ext, self._alt_ext)
 
     def limit_deg(self, azimuth_deg: ArrayLike, min_altitude_deg: float | ArrayLike) -> FloatArray:
         """The effective limit: max(min_altitude_deg, mask(azimuth))."""

@@ -2,7 +2,10 @@
 
 Every site is ranked on its own (``ranking.rank_arrays``, the same score the
 per-site answer uses, site reliability included), keeping its best
-``candidates_per_site``.  Then one greedy pass over the targets assigns them:
+``candidates_per_site`` - more for a site with many neighbours under the same
+sky (2 * per_site * (1 + sites within ``crowd_radius_deg``), at most
+``max_candidates_per_site``), since they draw on the same list.  Then one greedy
+pass over the targets assigns them:
 
 1. Targets are taken in order: urgent ones first (inside a time-critical
    window, or a transit that fits now), then by their best score anywhere.
@@ -24,6 +27,9 @@ per-site answer uses, site reliability included), keeping its best
      whole transit come first (x 1.5), and further sites are weighted by their
      longitude distance, so a second site's night holds the part the first one may lose.
 4. Nothing else is assigned twice: no redundant simultaneous coverage.
+5. If a site still has free slots while it is dark (its whole list went to
+   others), it is ranked again without the targets already taken, for up to
+   ``rounds`` rounds.
 
 Each site's list is then ordered urgent first, then by its own score.  The
 result is plain data ``{site_index: [row, ...]}`` (rows of ``TargetArrays``);
@@ -34,10 +40,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import math
+import multiprocessing
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -45,6 +55,8 @@ from numpy.typing import NDArray
 from targets.sky.catalog import CAMPAIGN_KINDS, TargetArrays
 from targets.sky.geometry import site_frame
 from targets.sky.ranking import RankArrays, RankContext, SiteParams, Weights, rank_arrays
+
+_log = logging.getLogger(__name__)
 
 EARTH_RADIUS_KM = 6371.0
 _OCCULTATION = CAMPAIGN_KINDS.index("occultation")
@@ -55,7 +67,8 @@ _TRANSIT = CAMPAIGN_KINDS.index("transit")
 class PlanSettings:
     per_site: int = 5
     candidates_per_site: int = 400
-    max_candidates_per_site: int = 2000  # in the rounds that fill sites left short
+    max_candidates_per_site: int = 3000  # for sites with many neighbours, and the rounds that fill sites
+    crowd_radius_deg: float = 30.0  # sites closer than this see much the same sky at the same time
     diversity_weight: float = 0.25
     occultation_spacing_km: float = 200.0
     occultation_min_spacing_km: float = 2.0
@@ -69,6 +82,42 @@ def _distance_km(lat1: NDArray[np.float64], lon1: NDArray[np.float64], lat2: flo
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
 
 
+# What forked workers inherit (copy-on-write) instead of receiving 100,000-row arrays by pickle.
+_FORK_SHARED: dict[str, Any] = {}
+_FORK_LOCK = threading.Lock()
+
+
+def _slim(r: RankArrays) -> RankArrays:
+    """Only what the assignment reads: a fraction of the bytes to send back from a worker."""
+    fits = r.factors.get("transit_fits", np.zeros(r.rows.size, dtype=bool))
+    none = np.empty(0)
+    return dataclasses.replace(
+        r, factors={"transit_fits": fits}, frame=None, altitude_deg=none, azimuth_deg=none, airmass=none,
+        hour_angle_deg=none,
+    )  # fmt: skip
+
+
+def _rank_one(i: int) -> RankArrays:
+    sites, targets, at, contexts, weights, top = _FORK_SHARED["job"]
+    site = sites[i]
+    top = top if isinstance(top, int) else int(top[i])
+    frame = site_frame(site.latitude_deg, site.longitude_deg, site.elevation_m, at)
+    result = rank_arrays(
+        site, targets, at, context=_context_of(contexts, i), weights=weights, top=top, frame=frame,
+        refine_until=False,
+    )  # fmt: skip
+    return _slim(result)
+
+
+def _rank_chunk(indices: list[int]) -> list[RankArrays]:
+    return [_rank_one(i) for i in indices]
+
+
+def _can_fork() -> bool:
+    # A daemonic process (a Celery prefork child) may not have children of its own.
+    return "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon
+
+
 def rank_sites(
     sites: Sequence[SiteParams],
     targets: TargetArrays,
@@ -76,25 +125,37 @@ def rank_sites(
     *,
     contexts: Sequence[RankContext | None] | RankContext | None = None,
     weights: Weights | None = None,
-    top: int = 100,
+    top: int | Sequence[int] = 100,
     workers: int = 2,
 ) -> list[RankArrays]:
-    """Rank every site (best ``top`` each), on ``workers`` threads.
+    """Rank every site (its best ``top``, one number or one per site), on ``workers`` forked processes.
 
-    Threads rather than processes: numpy releases the GIL in its array loops,
-    and a Celery prefork worker may not start child processes.
+    Processes, because the per-site work is many short numpy calls that hold the
+    GIL between them (threads measured no faster than one).  Where forking is
+    impossible (a daemonic Celery prefork child, a platform without fork) it
+    runs on threads.  Run the plan task on a worker started with ``-P solo`` or
+    ``-P threads`` to get the processes.
     """
-
-    def one(i: int) -> RankArrays:
-        ctx = _context_of(contexts, i)
-        site = sites[i]
-        frame = site_frame(site.latitude_deg, site.longitude_deg, site.elevation_m, at)
-        return rank_arrays(site, targets, at, context=ctx, weights=weights, top=top, frame=frame, refine_until=False)
-
-    if workers <= 1 or len(sites) < 2:
-        return [one(i) for i in range(len(sites))]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(one, range(len(sites))))
+    n = len(sites)
+    chunks = [list(range(k, n, workers * 4)) for k in range(workers * 4)]
+    with _FORK_LOCK:
+        _FORK_SHARED["job"] = (sites, targets, at, contexts, weights, top)
+        try:
+            if workers <= 1 or n < 2 * workers:
+                return [_rank_one(i) for i in range(n)]
+            if _can_fork():
+                with multiprocessing.get_context("fork").Pool(workers) as pool:
+                    parts = pool.map(_rank_chunk, chunks)
+            else:
+                with ThreadPoolExecutor(max_workers=workers) as threads:
+                    parts = list(threads.map(_rank_chunk, chunks))
+        finally:
+            _FORK_SHARED.clear()
+    out: list[RankArrays | None] = [None] * n
+    for chunk, part in zip(chunks, parts, strict=True):
+        for i, r in zip(chunk, part, strict=True):
+            out[i] = r
+    return [r for r in out if r is not None]
 
 
 def assign(
@@ -155,7 +216,7 @@ def assign(
     free = list(capacity) if capacity is not None else [cfg.per_site] * n_sites
     total_free = sum(free)
     sites_l = sites_s.tolist()
-    assigned_to: dict[int, list[int]] = {}
+    picked: list[int] = []  # positions in the grouped order of the (site, target) pairs assigned
 
     for g in target_order.tolist():
         if total_free == 0:
@@ -169,7 +230,7 @@ def assign(
             for k in range(lo, hi):
                 s = sites_l[k]
                 if free[s]:
-                    assigned_to[row] = [s]
+                    picked.append(k)
                     free[s] -= 1
                     total_free -= 1
                     break
@@ -181,6 +242,7 @@ def assign(
         if kind[row] == _TRANSIT and transit_end_s is not None and np.isfinite(transit_end_s[row]):
             c_value *= np.where(until_s[cand] >= transit_end_s[row], cfg.transit_whole_bonus, 1.0)
         chosen: list[int] = []
+        chosen_k: list[int] = []
         alive = np.ones(cand.size, dtype=bool)
         nearest_km = np.full(cand.size, np.inf)  # to the closest chosen site
         spread_deg = np.full(cand.size, 180.0)  # longitude gap to the closest chosen site
@@ -197,6 +259,7 @@ def assign(
                 break
             s = int(c_sites[k])
             chosen.append(s)
+            chosen_k.append(int(cand[k]))
             alive &= c_sites != s
             d_km = _distance_km(lat[c_sites], lon[c_sites], lat[s], lon[s])
             nearest_km = np.minimum(nearest_km, d_km)
@@ -206,21 +269,15 @@ def assign(
         for s in chosen:
             free[s] -= 1
             total_free -= 1
-        if chosen:
-            assigned_to[row] = chosen
+        picked.extend(chosen_k)
 
     # Per site: urgent first, then by the site's own score.
-    per_site_score: dict[tuple[int, int], tuple[bool, float]] = {}
-    wanted = {(s, r) for r, ss in assigned_to.items() for s in ss}
-    for k in range(rows.size):
-        key = (int(site_idx[k]), int(rows[k]))
-        if key in wanted:
-            per_site_score[key] = (bool(urgent[k]), float(score[k]))
-    for row, ss in assigned_to.items():
-        for s in ss:
-            plan[s].append(row)
-    for s, lst in plan.items():
-        lst.sort(key=lambda r, s=s: (not per_site_score[(s, r)][0], -per_site_score[(s, r)][1]))
+    k_arr = np.array(picked, dtype=np.intp)
+    p_site, p_row = sites_s[k_arr], rows_s[k_arr]
+    p_urgent, p_score = urgent[order][k_arr], score[order][k_arr]
+    by = np.lexsort((-p_score, ~p_urgent, p_site))
+    for s_i, r_i in zip(p_site[by].tolist(), p_row[by].tolist(), strict=True):
+        plan[s_i].append(r_i)
     return plan
 
 
@@ -240,9 +297,10 @@ def plan_network(
 ) -> dict[int, list[int]]:
     """Rank all ``sites`` and assign targets across the network: ``{site_index: [row, ...]}``."""
     cfg = settings or PlanSettings()
-    rankings = rank_sites(
-        sites, targets, at, contexts=contexts, weights=weights, top=cfg.candidates_per_site, workers=workers
-    )
+    # A site among many neighbours under the same sky needs a deeper list: they take from it too.
+    crowd = _neighbours(sites, cfg.crowd_radius_deg)
+    depth = np.clip(2 * cfg.per_site * (1 + crowd), cfg.candidates_per_site, cfg.max_candidates_per_site)
+    rankings = rank_sites(sites, targets, at, contexts=contexts, weights=weights, top=depth.tolist(), workers=workers)
     plan = assign(
         rankings,
         sites,
@@ -262,6 +320,7 @@ def plan_network(
         short = [i for i in range(len(sites)) if rankings[i].dark and len(plan[i]) < cfg.per_site]
         if not short:
             break
+        _log.debug("plan round: %d sites short of %d targets", len(short), cfg.per_site)
         ctxs = [_with_eligible(_context_of(contexts, i), ~taken) for i in short]
         # Deep enough that the short sites, which share candidates, can all be filled at once.
         depth = min(cfg.max_candidates_per_site, max(cfg.candidates_per_site, 2 * cfg.per_site * len(short)))
@@ -284,6 +343,18 @@ def plan_network(
         if added == 0:
             break
     return plan
+
+
+def _neighbours(sites: Sequence[SiteParams], radius_deg: float) -> NDArray[np.int64]:
+    """How many other sites lie within ``radius_deg`` of each site (great circle)."""
+    lat = np.radians([s.latitude_deg for s in sites])
+    lon = np.radians([s.longitude_deg for s in sites])
+    xyz = np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], axis=1)
+    cos_r = math.cos(math.radians(radius_deg))
+    counts = np.zeros(len(sites), dtype=np.int64)
+    for lo in range(0, len(sites), 1000):  # blocks keep the pair matrix small for large networks
+        counts[lo : lo + 1000] = (np.einsum("ik,jk->ij", xyz[lo : lo + 1000], xyz) >= cos_r).sum(axis=1) - 1
+    return counts
 
 
 def _context_of(contexts: Sequence[RankContext | None] | RankContext | None, i: int) -> RankContext | None:

@@ -32,7 +32,7 @@ Score (one formula; every factor is reported in ``reasons`` under its name)
           * coverage_deficit                    # 1 + clip(1 - total/min_observations, 0, 1)
           * cadence_factor                      # clip(hours since last network obs / cadence_hours, 0.25, 2);
                                                 #   2 if never observed, 1 without a cadence
-          * recent_penalty                      # 0.25 if this site observed it < 4 h ago
+          * recent_penalty                      # 0.25 if this site observed it < min(4 h, cadence) ago
                                                 #   (not for the target it is observing now)
           * network_penalty                     # 0.5 if the network made ≥ max(3, 24/cadence_hours)
                                                 #   observations of it in the last 24 h
@@ -67,10 +67,14 @@ from targets.sky.catalog import TARGET_TYPES, TargetArrays, filter_mask
 from targets.sky.geometry import (
     SIDEREAL_DEG_PER_HOUR,
     SiteFrame,
+    airmass_of,
     altaz_from_hadec,
+    apparent,
+    azimuth_deg,
     dot3,
+    hour_angle_dec_deg,
     hours_until_altitude,
-    positions,
+    local_enu,
     sin_altitude,
     site_frame,
 )
@@ -317,26 +321,35 @@ def rank_arrays(
         ok &= ~(targets.min_fov_arcmin[rows] > site.fov_arcmin)
     rows = rows[ok]
 
-    pos = positions(frame, targets.unit_xyz[:, rows])
+    # Exact apparent places, but only what the constraints need on all rows: the altitude, the
+    # azimuth if there is a horizon mask, the hour angle if there is a limit on it.
+    v = apparent(frame, targets.unit_xyz[:, rows])
+    east, north, up = local_enu(frame, v)
+    alt = np.degrees(np.arcsin(np.clip(up, -1.0, 1.0)))
     target_floor = np.fmax(targets.min_altitude_deg[rows], site.min_altitude_deg)
-    limit = np.maximum(target_floor, site.mask.altitude_deg(pos.azimuth_deg))
-    ok = pos.altitude_deg >= limit
+    az = azimuth_deg(east, north) if site.mask else None
+    limit = target_floor if az is None else np.maximum(target_floor, site.mask.altitude_deg(az))
+    ok = alt >= limit
     if site.max_airmass is not None:
-        ok &= pos.airmass <= site.max_airmass
+        ok &= up * site.max_airmass >= 1.0
+    ha = None
     if site.max_hour_angle_hours is not None:
-        ok &= np.abs(pos.hour_angle_deg) <= site.max_hour_angle_hours * 15.0
+        ha, _ = hour_angle_dec_deg(frame, east, north, up)
+        ok &= np.abs(ha) <= site.max_hour_angle_hours * 15.0
     mag = targets.magnitude[rows]
     faint = np.where(np.isnan(mag), 0.5, np.clip((mag - 8.0) / 8.0, 0.0, 1.0))
     if moon_up:
-        moon_sep = np.degrees(np.arccos(np.clip(dot3(frame.moon_unit_icrs, pos.unit_aberrated), -1.0, 1.0)))
+        moon_sep = np.degrees(np.arccos(np.clip(dot3(frame.moon_unit_icrs, v), -1.0, 1.0)))
         required = w.moon_min_sep_deg + w.moon_extra_sep_deg * illum * faint
         ok &= moon_sep >= required
     keep = np.flatnonzero(ok)
     rows = rows[keep]
-    alt, az, ha = pos.altitude_deg[keep], pos.azimuth_deg[keep], pos.hour_angle_deg[keep]
-    dec_date, airmass, limit = pos.dec_of_date_deg[keep], pos.airmass[keep], limit[keep]
-    target_floor = target_floor[keep]
-    unit_app = pos.unit_aberrated[:, keep]
+    east, north, up = east[keep], north[keep], up[keep]
+    alt, limit, target_floor = alt[keep], limit[keep], target_floor[keep]
+    az = azimuth_deg(east, north) if az is None else az[keep]
+    ha, dec_date = hour_angle_dec_deg(frame, east, north, up)
+    airmass = airmass_of(up)
+    unit_app = v[:, keep]
     if moon_up:
         moon_sep, required = moon_sep[keep], required[keep]
         moon_factor = 1.0 - w.moon_score_weight * illum * np.clip(1.0 - (moon_sep - required) / 60.0, 0.0, 1.0)
@@ -345,13 +358,21 @@ def rank_arrays(
         moon_factor = np.ones(rows.shape)
 
     # When it must stop: setting below its (mask-free) floor, the hour-angle limit, the night's end.
+    # Computed where it is needed: manual sites (for the score), transits, and the targets returned.
     alt_floor = target_floor
     if site.max_airmass is not None:
         alt_floor = np.maximum(alt_floor, math.degrees(math.asin(min(1.0, 1.0 / site.max_airmass))))
-    hours_left = hours_until_altitude(ha, dec_date, site.latitude_deg, alt_floor)
-    if site.max_hour_angle_hours is not None:
-        hours_left = np.minimum(hours_left, (site.max_hour_angle_hours * 15.0 - ha) / SIDEREAL_DEG_PER_HOUR)
-    until = np.minimum(now + hours_left * 3600.0, night_end)
+
+    def until_of(idx: IntArray) -> FloatArray:
+        hours = hours_until_altitude(ha[idx], dec_date[idx], site.latitude_deg, alt_floor[idx])
+        if site.max_hour_angle_hours is not None:
+            hours = np.minimum(hours, (site.max_hour_angle_hours * 15.0 - ha[idx]) / SIDEREAL_DEG_PER_HOUR)
+        return np.minimum(now + hours * 3600.0, night_end)
+
+    until = np.full(rows.shape, np.nan)
+    manual = site.automation_level == "manual"
+    if manual:
+        until[:] = until_of(np.arange(rows.size))
 
     # --- the score -----------------------------------------------------------------------------
     priority = targets.priority[rows]
@@ -377,7 +398,9 @@ def rank_arrays(
 
     is_current = rows == (ctx.current_row if ctx.current_row is not None else -1)
     if ctx.last_observed_here_s is not None:
-        recently = (now - ctx.last_observed_here_s[rows]) < w.recent_hours * 3600.0
+        # A target with a shorter cadence than the recent window is due again sooner than that.
+        window_h = np.where(has_cadence, np.minimum(w.recent_hours, cadence_h), w.recent_hours)
+        recently = (now - ctx.last_observed_here_s[rows]) < window_h * 3600.0
         recently &= ~is_current
     else:
         recently = np.zeros(rows.shape, dtype=bool)
@@ -417,6 +440,7 @@ def rank_arrays(
         soon = start_h <= w.transit_lead_hours
         cand = eph[soon]
         if cand.size:
+            until[cand] = until_of(cand)
             stop = _grid_until_s(frame, site, ha[cand], dec_date[cand], alt_floor[cand], until[cand], w.grid_step_min)
             until[cand] = stop
             fits = end_s[soon] <= stop
@@ -425,7 +449,7 @@ def rank_arrays(
             until[cand[fits]] = end_s[soon][fits]
         transit_mid_s[eph] = now + (mid - bjd_now) * 86400.0
 
-    if site.automation_level == "manual":
+    if manual:
         automation = 0.5 + 0.5 * np.clip((until - now) / 3600.0 / w.manual_min_hours, 0.0, 1.0)
     else:
         automation = np.ones(rows.shape)
@@ -455,6 +479,8 @@ def rank_arrays(
         order = part[np.argsort(-score[part], kind="stable")]
     else:
         order = np.argsort(-score, kind="stable")
+    missing = order[np.isnan(until[order])]
+    until[missing] = until_of(missing)
     refine = order[~transit_fits[order]]
     if refine.size and top is not None and refine_until:  # the horizon mask for observable_until, on the few we return
         until[refine] = _grid_until_s(

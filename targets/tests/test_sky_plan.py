@@ -181,3 +181,17 @@ def test_network_plan_honours_campaign_redundancy(sky):
     kind[target] = MONITORING
     plan = plan_network(sites, sky, NIGHT_IN_AMERICA, redundancy=redundancy, campaign_kind=kind)
     assert all(target in rows for rows in plan.values())
+
+
+def test_rank_sites_gives_the_same_answer_forked_on_threads_or_serially(sky, monkeypatch):
+    from targets.sky import plan as plan_module
+
+    sites = [SiteParams(34.05 + k, -118.24 + 3 * k, min_altitude_deg=30) for k in range(6)]
+    serial = plan_module.rank_sites(sites, sky, NIGHT_IN_AMERICA, workers=1, top=50)
+    forked = plan_module.rank_sites(sites, sky, NIGHT_IN_AMERICA, workers=2, top=50)
+    monkeypatch.setattr(plan_module, "_can_fork", lambda: False)  # as inside a Celery prefork child
+    threaded = plan_module.rank_sites(sites, sky, NIGHT_IN_AMERICA, workers=2, top=50)
+    for a, b, c in zip(serial, forked, threaded, strict=True):
+        assert a.rows.tolist() == b.rows.tolist() == c.rows.tolist()
+        np.testing.assert_allclose(a.score, b.score)
+        np.testing.assert_allclose(a.score, c.score)

@@ -427,3 +427,12 @@ def test_align_maps_ids_to_rows_whatever_the_input_order():
     assert aligned[targets.row_of("n")] == 1.0
     assert aligned[targets.row_of("e")] == dt.datetime(2026, 1, 1, tzinfo=dt.UTC).timestamp()
     assert np.isnan(aligned[targets.row_of("s")])
+
+
+def test_recent_penalty_window_shrinks_to_a_shorter_cadence():
+    now = DARK.timestamp()
+    targets = _pair(cadence_hours=[1.0, None])
+    ctx = RankContext(last_observed_here_s=targets.align({"a": now - 2 * 3600, "b": now - 2 * 3600}))
+    result = by_id(rank(SITE, targets, DARK, context=ctx))
+    assert result["a"].reasons["recently_observed"] is False  # due again every hour
+    assert result["b"].reasons["recently_observed"] is True
