@@ -4,6 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from network.offline import configure_astropy_offline
+from network.testing import site_client, token_client
 
 configure_astropy_offline()
 
@@ -33,14 +34,10 @@ def api():
     return APIClient()
 
 
-def _client_for_token(user) -> APIClient:
-    from rest_framework.authtoken.models import Token
-
-    token, _ = Token.objects.get_or_create(user=user)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    client.user = user
-    return client
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The default hasher is deliberately slow; tests make many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -73,28 +70,22 @@ def researcher(db):
 
 @pytest.fixture
 def observer_client(observer):
-    return _client_for_token(observer)
+    return token_client(observer)
 
 
 @pytest.fixture
 def other_observer_client(other_observer):
-    return _client_for_token(other_observer)
+    return token_client(other_observer)
 
 
 @pytest.fixture
 def coordinator_client(coordinator):
-    return _client_for_token(coordinator)
+    return token_client(coordinator)
 
 
 @pytest.fixture
 def researcher_client(researcher):
-    return _client_for_token(researcher)
-
-
-def site_client(key: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-    return client
+    return token_client(researcher)
 
 
 @pytest.fixture

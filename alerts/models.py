@@ -83,7 +83,9 @@ class AlertRule(models.Model):
     priority_min = models.FloatField(default=1.0, validators=[MinValueValidator(0)])
     priority_max = models.FloatField(default=5.0, validators=[MinValueValidator(0)])
     precise_radius_deg = models.FloatField(
-        default=0.1, validators=[MinValueValidator(0)], help_text="Error radius at or below which precision costs nothing."
+        default=0.1,
+        validators=[MinValueValidator(0)],
+        help_text="Error radius at or below which precision costs nothing.",
     )
     max_error_radius_deg = models.FloatField(
         null=True, blank=True, default=1.0, help_text="Larger error regions make no target (region too large)."

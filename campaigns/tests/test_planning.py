@@ -4,7 +4,7 @@ import pytest
 
 from campaigns import planning
 from campaigns.models import Assignment, Campaign
-from conftest import site_client
+from network.testing import site_client
 from observations.models import Observation
 from targets.tests.factories import CampaignFactory, TargetFactory, make_site
 

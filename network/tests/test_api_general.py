@@ -76,9 +76,9 @@ def test_missing_credentials_is_401_with_error_shape(api):
 def test_alert_feed_posts_normalised_alert_and_repeat_updates(api):
     feed = UserFactory(username="feed")
     feed.user_permissions.add(Permission.objects.get(codename="add_alert"))
-    from conftest import _client_for_token
+    from network.testing import token_client
 
-    client = _client_for_token(feed)
+    client = token_client(feed)
     alert = {"source": "TNS", "external_id": "2026abc", "ra_deg": 150.1, "dec_deg": -2.3,
              "alert_type": "SN candidate", "priority": 3.0, "magnitude": 17.2,
              "event_time": "2026-11-20T03:00:00Z", "payload": {}}

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from conftest import site_client
+from network.testing import site_client
 from observations.models import Observation
 from targets.tests.factories import TargetFactory
 

@@ -1,6 +1,6 @@
 import pytest
 
-from conftest import site_client
+from network.testing import site_client
 from sites.keys import key_hash
 from sites.models import Site
 

@@ -6,7 +6,7 @@ from astropy import units as u
 from astropy.coordinates import AltAz, EarthLocation, SkyCoord, get_body
 from astropy.time import Time
 
-from conftest import site_client
+from network.testing import site_client
 from targets.models import Target
 from targets.tests.factories import CampaignFactory, TargetFactory, make_site
 

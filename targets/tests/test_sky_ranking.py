@@ -436,3 +436,15 @@ def test_recent_penalty_window_shrinks_to_a_shorter_cadence():
     result = by_id(rank(SITE, targets, DARK, context=ctx))
     assert result["a"].reasons["recently_observed"] is False  # due again every hour
     assert result["b"].reasons["recently_observed"] is True
+
+
+def test_ranking_at_the_poles_handles_polar_night_and_midnight_sun():
+    solstice = dt.datetime(2026, 6, 21, 0, 0, tzinfo=dt.UTC)
+    rng = np.random.default_rng(4)
+    targets = TargetArrays.build(list(range(300)), rng.uniform(0, 360, 300), rng.uniform(-90, 90, 300))
+    south = rank(SiteParams(-89.99, 139.27, 2835.0, min_altitude_deg=30), targets, solstice, count=50)
+    assert south  # polar night: dark all day
+    assert all(r.altitude_deg >= 30 for r in south)
+    # The Sun never reaches -12 deg, so nothing ends the night within the next day.
+    assert all(r.observable_until - solstice == dt.timedelta(hours=24) for r in south)
+    assert rank(SiteParams(89.99, 0.0, min_altitude_deg=30), targets, solstice) == []  # midnight sun
