@@ -38,3 +38,20 @@ class CampaignDetailView(APIView):
         serializer.is_valid(raise_exception=True)
         campaign = services.campaign_save(campaign=campaign, data=dict(serializer.validated_data))
         return Response(CampaignDetailSerializer(campaign).data)
+
+
+class CampaignArchiveView(APIView):
+    """Every target's light curve of a campaign in one zip (CSV and AAVSO), embargoes applied."""
+
+    @extend_schema(responses={(200, "application/zip"): bytes})
+    def get(self, request, campaign_id):
+        from observations import lightcurves
+        from observations.views import visible_observations
+
+        campaign = get_object_or_404(Campaign, pk=campaign_id)
+        visible = visible_observations(request)
+        contents = [
+            (target, lightcurves.lightcurve(visible.filter(target=target))[0])
+            for target in campaign.targets.order_by("name")
+        ]
+        return lightcurves.campaign_archive(campaign, contents)

@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from alerts.views import AlertListView
-from campaigns.views import CampaignDetailView, CampaignListView
+from campaigns.views import CampaignArchiveView, CampaignDetailView, CampaignListView
 from network.views import StatusView, TokenView
 from observations.views import (
     LightcurveView,
@@ -11,6 +11,7 @@ from observations.views import (
     ObservationListView,
     ObservationPreviewView,
 )
+from pipeline.views import CalibrationListView, CalibrationUploadView
 from sites.views import SiteDetailView, SiteHeartbeatView, SiteListCreateView, SiteRotateKeyView
 from targets.views import TargetDetailView, TargetListView
 
@@ -21,10 +22,13 @@ urlpatterns = [
     path("sites/<uuid:site_id>", SiteDetailView.as_view(), name="site-detail"),
     path("sites/<uuid:site_id>/rotate-key", SiteRotateKeyView.as_view(), name="site-rotate-key"),
     path("sites/<uuid:site_id>/heartbeat", SiteHeartbeatView.as_view(), name="site-heartbeat"),
+    path("sites/<uuid:site_id>/calibration", CalibrationListView.as_view(), name="calibration-list"),
+    path("sites/<uuid:site_id>/calibration/<str:kind>", CalibrationUploadView.as_view(), name="calibration-upload"),
     path("targets", TargetListView.as_view(), name="target-list"),
     path("targets/<uuid:target_id>", TargetDetailView.as_view(), name="target-detail"),
     path("campaigns", CampaignListView.as_view(), name="campaign-list"),
     path("campaigns/<uuid:campaign_id>", CampaignDetailView.as_view(), name="campaign-detail"),
+    path("campaigns/<uuid:campaign_id>/archive", CampaignArchiveView.as_view(), name="campaign-archive"),
     path("observations", ObservationListView.as_view(), name="observation-list"),
     path("observations/<uuid:observation_id>", ObservationDetailView.as_view(), name="observation-detail"),
     path("observations/<uuid:observation_id>/image", ObservationImageView.as_view(), name="observation-image"),

@@ -12,7 +12,9 @@ class ApiBodySizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path.startswith("/api/") and not request.path.endswith("/image"):
+        path = request.path
+        streamed = path.endswith("/image") or "/calibration/" in path
+        if path.startswith("/api/") and not streamed:
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:

@@ -182,6 +182,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "SiteStateEnum": "sites.models.Site.State",
         "PipelineStateEnum": "observations.models.Observation.PipelineState",
+        "CampaignKindEnum": "campaigns.models.Campaign.Kind",
+        "CalibrationKindEnum": "pipeline.models.CalibrationFrame.Kind",
     },
 }
 

@@ -169,7 +169,9 @@ class LightcurveView(APIView):
         parameters=[
             OpenApiParameter("filter", str), OpenApiParameter("site_id", str),
             OpenApiParameter("after", str), OpenApiParameter("before", str),
-            OpenApiParameter("format", str, enum=["json", "csv", "aavso"]),
+            OpenApiParameter("format", str, enum=list(lightcurves.FORMATS)),
+            OpenApiParameter("align_sites", bool, description="Subtract solved per-site offsets (default true)."),
+            OpenApiParameter("obscode", str, description="AAVSO observer code for format=aavso."),
         ],
         responses={200: inline_serializer("Lightcurve", {"target_id": serializers.UUIDField(),
                                                          "name": serializers.CharField(),
@@ -178,15 +180,18 @@ class LightcurveView(APIView):
     def get(self, request, target_id):
         target = get_object_or_404(Target, pk=target_id)
         fmt = request.query_params.get("format", "json")
-        if fmt not in ("json", "csv", "aavso"):
-            raise ValidationError({"format": ["Must be one of json, csv, aavso."]})
+        if fmt not in lightcurves.FORMATS:
+            raise ValidationError({"format": [f"Must be one of {', '.join(lightcurves.FORMATS)}."]})
         filterset = ObservationFilter(request.query_params, queryset=visible_observations(request))
         if not filterset.is_valid():
             raise ValidationError(filterset.errors)
         qs = filterset.qs.filter(target=target)
-        points = lightcurves.lightcurve_points(qs)
-        if fmt == "csv":
-            return lightcurves.csv_response(target, points)
-        if fmt == "aavso":
-            return lightcurves.aavso_response(target, points, request=request)
-        return Response({"target_id": str(target.pk), "name": target.name, "points": points})
+        align = request.query_params.get("align_sites", "true").lower() not in ("false", "0", "no")
+        points, offsets = lightcurves.lightcurve(qs, align_sites=align)
+        if fmt != "json":
+            obscode = (request.query_params.get("obscode") or "NONE").strip().upper()[:10] or "NONE"
+            return lightcurves.download(target, points, fmt=fmt, obscode=obscode)
+        return Response(
+            {"target_id": str(target.pk), "name": target.name, "points": [p.to_dict() for p in points],
+             "site_offsets": offsets}
+        )  # fmt: skip

@@ -306,3 +306,32 @@ def test_lightcurve_json_csv_and_aavso(site_a_client, site_b_client, researcher_
     assert fields[0] == "WASP-12 b" and fields[2] == "11.6200" and fields[4] == "R"
     assert abs(float(fields[1]) - 2461367.75) < 1e-6
     assert researcher_client.get(f"/api/v1/lightcurve/{target.pk}?format=xls").status_code == 400
+
+
+def test_lightcurve_exports_validate_and_campaign_archive_holds_every_target(site_a_client, researcher_client, target):
+    import zipfile
+
+    from astropy.io.votable import parse_single_table
+    from astropy.table import Table
+
+    from pipeline.lightcurve import validate_aavso_extended
+    from targets.tests.factories import CampaignFactory
+
+    _submitted(site_a_client, target, observed_at="2026-11-23T06:00:00Z")
+    _submitted(site_a_client, target, observed_at="2026-11-23T06:10:00Z",
+               photometry={"magnitude": 11.7, "error": 0.01})
+    url = f"/api/v1/lightcurve/{target.pk}"
+    aavso = researcher_client.get(url + "?format=aavso&obscode=ABC").content.decode()
+    assert validate_aavso_extended(aavso) == []
+    votable = parse_single_table(io.BytesIO(researcher_client.get(url + "?format=votable").content)).to_table()
+    assert list(votable["magnitude"]) == [11.62, 11.7]
+    table = Table.read(io.BytesIO(researcher_client.get(url + "?format=fits").content), format="fits")
+    assert len(table) == 2
+    campaign = CampaignFactory(name="Hot Jupiters")
+    campaign.targets.add(target, TargetFactory(name="Quiet"))
+    response = researcher_client.get(f"/api/v1/campaigns/{campaign.pk}/archive")
+    assert response.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    names = set(archive.namelist())
+    assert {"WASP-12_b_lightcurve.csv", "WASP-12_b_aavso.txt", "Quiet_lightcurve.csv", "README.txt"} <= names
+    assert archive.read("WASP-12_b_lightcurve.csv").decode().count("\n") == 3

@@ -101,21 +101,24 @@ class SiteFrame:
         never climbs that high (polar night) the night lasts ``max_hours``.
         """
         h_rise = _hour_angle_at_altitude(twilight_sun_altitude_deg, self.latitude_deg, self.sun_dec_deg)
-        if h_rise is None or h_rise >= 180.0:
+        if h_rise <= 0.0:  # the Sun never climbs to the limit: polar night
             return self.unix_s + max_hours * 3600.0
-        if h_rise <= 0.0:  # the Sun never sinks below the limit today
+        if h_rise >= 180.0:  # the Sun never sinks below the limit: no night at all
             return self.unix_s
         # The Sun rises through the limit at hour angle -h_rise; its hour angle grows 15°/h.
         end = self.unix_s + ((-h_rise - self.sun_ha_deg) % 360.0) / 15.0 * 3600.0
         later = site_frame(self.latitude_deg, self.longitude_deg, 0.0, end, with_moon=False)
         h_rise = _hour_angle_at_altitude(twilight_sun_altitude_deg, self.latitude_deg, later.sun_dec_deg)
-        if h_rise is not None and 0.0 < h_rise < 180.0:
+        if 0.0 < h_rise < 180.0:
             end += ((-h_rise - later.sun_ha_deg + 180.0) % 360.0 - 180.0) / 15.0 * 3600.0
         return min(end, self.unix_s + max_hours * 3600.0)
 
 
-def _hour_angle_at_altitude(alt_deg: float, lat_deg: float, dec_deg: float) -> float | None:
-    """|H| (deg) at which a body of declination δ stands at altitude h; 0/180 clipped; None if never."""
+def _hour_angle_at_altitude(alt_deg: float, lat_deg: float, dec_deg: float) -> float:
+    """|H| (deg) at which a body of declination δ stands at altitude h.
+
+    180 if it is always above h (it never sets below it), 0 if it never reaches h.
+    """
     phi, delta = lat_deg * DEG, dec_deg * DEG
     denom = math.cos(phi) * math.cos(delta)
     num = math.sin(alt_deg * DEG) - math.sin(phi) * math.sin(delta)
