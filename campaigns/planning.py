@@ -53,7 +53,7 @@ def network_plan_build(*, now=None, per_site: int = 5) -> NetworkPlan | None:
     cat = ranking.catalogue(now=now)
     if len(cat.arrays) == 0:
         return None
-    aggregates = ranking.network_aggregates(now=now)
+    aggregates = ranking.aligned_aggregates(cat, now=now)
     # The longitude of the site that last observed each target (last week), for longitude diversity: ordered
     # oldest first, so the dict keeps the newest.
     longitudes = dict(
@@ -62,9 +62,9 @@ def network_plan_build(*, now=None, per_site: int = 5) -> NetworkPlan | None:
         .values_list("target_id", "site__longitude")
     )
     context = RankContext(
-        last_observed_any_s=cat.arrays.align(aggregates["last_any"]),
-        network_observations_24h=cat.arrays.align(aggregates["n24"], fill=0.0),
-        total_observations=cat.arrays.align(aggregates["total"], fill=0.0),
+        last_observed_any_s=aggregates["last_any"],
+        network_observations_24h=aggregates["n24"],
+        total_observations=aggregates["total"],
         campaign_boost=cat.campaign_boost,
     )
     redundancy, kind = _campaign_arrays(cat, today=now.date())

@@ -39,6 +39,7 @@ class Catalogue:
 _lock = threading.Lock()
 _catalogue: Catalogue | None = None
 _aggregates: tuple[float, dict] | None = None
+_aligned: tuple | None = None
 
 
 def _version(now: datetime) -> tuple:
@@ -150,11 +151,29 @@ def network_aggregates(*, now: datetime) -> dict:
     return data
 
 
+def aligned_aggregates(cat: Catalogue, *, now: datetime) -> dict:
+    """The network aggregates as arrays aligned with the catalogue, rebuilt only when either changes (aligning
+    is a Python loop over observed targets: done once a minute, not per request)."""
+    global _aligned
+    data = network_aggregates(now=now)
+    cached = _aligned
+    if cached is not None and cached[0] is data and cached[1] is cat:
+        return cached[2]
+    arrays = {
+        "last_any": cat.arrays.align(data["last_any"]),
+        "n24": cat.arrays.align(data["n24"], fill=0.0),
+        "total": cat.arrays.align(data["total"], fill=0.0),
+    }
+    _aligned = (data, cat, arrays)
+    return arrays
+
+
 def reset_caches() -> None:
     """Forget cached arrays and aggregates (tests; after bulk changes outside the services)."""
-    global _catalogue, _aggregates
+    global _catalogue, _aggregates, _aligned
     _catalogue = None
     _aggregates = None
+    _aligned = None
 
 
 def site_params(site: Site) -> SiteParams:
@@ -204,7 +223,7 @@ def site_answer(*, site: Site, count: int = 10, at: datetime | None = None, prio
     cat = catalogue(now=now)
     if len(cat.arrays) == 0:
         return answer
-    aggregates = network_aggregates(now=now)
+    aggregates = aligned_aggregates(cat, now=now)
     mine = (
         Observation.objects.filter(site=site, observed_at__gte=at - timedelta(hours=24), observed_at__lte=at)
         .values("target_id")
@@ -221,9 +240,9 @@ def site_answer(*, site: Site, count: int = 10, at: datetime | None = None, prio
         current_row = cat.arrays.row_of(site.current_target_id)
     context = RankContext(
         last_observed_here_s=cat.arrays.align({r["target_id"]: r["last"].timestamp() for r in mine}),
-        last_observed_any_s=cat.arrays.align(aggregates["last_any"]),
-        network_observations_24h=cat.arrays.align(aggregates["n24"], fill=0.0),
-        total_observations=cat.arrays.align(aggregates["total"], fill=0.0),
+        last_observed_any_s=aggregates["last_any"],
+        network_observations_24h=aggregates["n24"],
+        total_observations=aggregates["total"],
         campaign_boost=cat.campaign_boost,
         eligible=eligible,
         current_row=current_row,
