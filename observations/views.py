@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage
 from django.http import FileResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -159,8 +159,8 @@ class ObservationPreviewView(APIView):
 def _serve_file(field, content_type: str, filename: str):
     if not field:
         raise NotFound("No such file (yet) for this observation.")
-    if not settings.AWS_STORAGE_BUCKET_NAME:
-        handle = default_storage.open(field.name, "rb")
+    if isinstance(field.storage, FileSystemStorage):
+        handle = field.storage.open(field.name, "rb")
         name = filename + (".gz" if field.name.endswith(".gz") else "")
         return FileResponse(handle, content_type=content_type, filename=name)
     return HttpResponseRedirect(field.url)  # a short-lived presigned URL from the object store
