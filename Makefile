@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt obsclient/pyproject.toml 2>/dev/null | sha1sum | cut -c1-12)
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The demo network's three simulated sites (obsclient, simulator driver) observe against the local server.
+DEMO_AGENTS ?= 1
 
 .PHONY: run test setup lint migrations-check bench demo-agents clean
 
@@ -19,7 +21,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 setup: $(STAMP)
 
-# Migrations, demo data, then web server + Celery worker + beat together; Ctrl-C stops all three.
+# Migrations, demo data, then web server + Celery worker + beat (+ three simulated sites) together; Ctrl-C stops all.
 run: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
@@ -28,6 +30,8 @@ run: $(STAMP)
 	@trap 'kill 0' INT TERM EXIT; \
 	$(VENV)/bin/celery -A network worker --loglevel=info --concurrency=2 & \
 	$(VENV)/bin/celery -A network beat --loglevel=info & \
+	if [ "$(DEMO_AGENTS)" = 1 ]; then (sleep 5; $(PY) obsclient/scripts/demo_sites.py --url http://$(HOST):$(PORT) \
+		--keys-file var/demo_site_keys.json) & fi; \
 	$(PY) manage.py runserver --noreload $(HOST):$(PORT)
 
 test: $(STAMP)
@@ -35,6 +39,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy --ignore-missing-imports obsclient/src/obsclient
 
 migrations-check: $(STAMP)
 	$(PY) manage.py makemigrations --check --dry-run

@@ -83,3 +83,6 @@ class AlertAdmin(CoordinatorPermissions, admin.ModelAdmin):
         text = json.dumps(alert.payload, indent=2, sort_keys=True, default=str)
         # Native packets can carry large blobs (sky maps, cutouts); show the start of them only.
         return format_html("<pre>{}</pre>", Truncator(text).chars(PAYLOAD_SHOWN_CHARS))
+
+
+from alerts.admin_rules import *  # noqa: E402, F403  (alert rules and dead letters)

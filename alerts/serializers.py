@@ -5,7 +5,7 @@ from network.fields import AwareDateTimeField, DecField, FiniteFloatField, RaFie
 
 
 class AlertInSerializer(serializers.Serializer):
-    """The normalised alert form of API.md."""
+    """The normalised alert form of API.md (extra optional fields: name, aliases, role, revision, ...)."""
 
     source = serializers.CharField(max_length=100)
     external_id = serializers.CharField(max_length=300)
@@ -16,6 +16,12 @@ class AlertInSerializer(serializers.Serializer):
     priority = FiniteFloatField(min_value=0, required=False, allow_null=True)
     magnitude = FiniteFloatField(min_value=-30, max_value=40, required=False, allow_null=True)
     event_time = AwareDateTimeField(required=False, allow_null=True)
+    filter = serializers.CharField(max_length=32, required=False, allow_blank=True, allow_null=True)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, allow_null=True)
+    aliases = serializers.ListField(child=serializers.CharField(max_length=200), required=False, max_length=50)
+    role = serializers.ChoiceField(choices=Alert.Role.choices, required=False, default=Alert.Role.OBSERVATION)
+    is_retraction = serializers.BooleanField(required=False, default=False)
+    revision = serializers.IntegerField(required=False, allow_null=True)
     payload = serializers.DictField(required=False, default=dict)
 
     def to_internal_value(self, data):
@@ -39,8 +45,26 @@ class AlertSerializer(serializers.ModelSerializer):
     class Meta:
         model = Alert
         fields = [
-            "alert_id", "source", "external_id", "alert_type", "ra_deg", "dec_deg", "error_radius_deg",
-            "magnitude", "priority", "event_time", "received_at", "updated_at", "update_count", "target_id",
+            "alert_id", "source", "external_id", "alert_type", "format", "role", "name", "ivorn", "notice_type",
+            "revision", "is_retraction", "ra_deg", "dec_deg", "error_radius_deg", "magnitude", "priority",
+            "event_time", "skymap", "received_at", "updated_at", "update_count", "target_id", "action", "rule_name",
             "decision",
         ]  # fmt: skip
         read_only_fields = fields
+
+
+class AlertIngestedSerializer(serializers.Serializer):
+    """The answer to one ingested alert (API.md)."""
+
+    alert = AlertSerializer()
+    target_id = serializers.UUIDField(allow_null=True)
+    decision = serializers.CharField()
+    created = serializers.BooleanField()
+
+
+class AlertBatchIngestedSerializer(serializers.Serializer):
+    """The answer to a message holding several alerts (a CSV export, an Avro file with many records)."""
+
+    alerts = AlertIngestedSerializer(many=True)
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()

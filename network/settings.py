@@ -209,6 +209,12 @@ CELERY_BEAT_SCHEDULE = {
     "pipeline-sweep": {"task": "pipeline.tasks.pipeline_sweep_task", "schedule": 300.0},
     "network-plan": {"task": "campaigns.tasks.network_plan_build_task", "schedule": 180.0},
     "site-reliability": {"task": "campaigns.tasks.site_reliability_update_task", "schedule": 900.0},
+    # Alert pollers: each returns at once unless its feed is configured below.
+    "alerts-poll-tns": {"task": "alerts.tasks.alerts_poll_tns_task", "schedule": 300.0},
+    "alerts-poll-gaia": {"task": "alerts.tasks.alerts_poll_gaia_task", "schedule": 3600.0},
+    "alerts-poll-fink": {"task": "alerts.tasks.alerts_poll_fink_task", "schedule": 600.0},
+    "alerts-poll-alerce": {"task": "alerts.tasks.alerts_poll_alerce_task", "schedule": 600.0},
+    "alerts-poll-lasair": {"task": "alerts.tasks.alerts_poll_lasair_task", "schedule": 600.0},
 }
 
 # The network's own rules.
@@ -216,6 +222,23 @@ NETWORK_VERSION = "0.1.0"
 SITE_HEARTBEAT_MAX_AGE_S = env.int("SITE_HEARTBEAT_MAX_AGE_S", default=15 * 60)
 SITE_NEXT_POLL_S = env.int("SITE_NEXT_POLL_S", default=60)
 SITES_REQUIRE_APPROVAL = env.bool("SITES_REQUIRE_APPROVAL", default=False)
+
+# Alert feeds: each poller stays off until its settings are given (the GCN Kafka consumer is `manage.py gcn_kafka`).
+ALERTS_TNS_API_KEY = env.str("ALERTS_TNS_API_KEY", default="")
+ALERTS_TNS_BOT_ID = env.str("ALERTS_TNS_BOT_ID", default="")
+ALERTS_TNS_BOT_NAME = env.str("ALERTS_TNS_BOT_NAME", default="")
+ALERTS_TNS_URL = env.str("ALERTS_TNS_URL", default="https://www.wis-tns.org/api")
+ALERTS_GAIA_URL = env.str("ALERTS_GAIA_URL", default="")
+ALERTS_FINK_URL = env.str("ALERTS_FINK_URL", default="")
+ALERTS_FINK_CLASSES = env.str("ALERTS_FINK_CLASSES", default="Early SN Ia candidate,SN candidate,Kilonova candidate")
+ALERTS_ALERCE_URL = env.str("ALERTS_ALERCE_URL", default="")
+ALERTS_ALERCE_CLASSES = env.str("ALERTS_ALERCE_CLASSES", default="SNIa,SNIbc,SNII,SLSN")
+ALERTS_LASAIR_TOKEN = env.str("ALERTS_LASAIR_TOKEN", default="")
+ALERTS_LASAIR_STREAM = env.str("ALERTS_LASAIR_STREAM", default="")
+ALERTS_LASAIR_URL = env.str("ALERTS_LASAIR_URL", default="https://lasair-ztf.lsst.ac.uk/api")
+GCN_KAFKA_CLIENT_ID = env.str("GCN_KAFKA_CLIENT_ID", default="")
+GCN_KAFKA_CLIENT_SECRET = env.str("GCN_KAFKA_CLIENT_SECRET", default="")
+GCN_KAFKA_TOPICS = env.str("GCN_KAFKA_TOPICS", default="")
 
 LOGGING = {
     "version": 1,

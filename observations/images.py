@@ -4,6 +4,7 @@ No Django here. A frame is read from the request in chunks and never held
 twice in memory, so a 60-megapixel 16-bit frame (~120 MB) goes through.
 """
 
+import gzip
 import hashlib
 import tempfile
 import warnings
@@ -62,7 +63,23 @@ def stream_to_tempfile(stream, *, max_bytes: int, directory: str | None = None) 
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    return ReceivedFrame(path=path, size_bytes=size, sha256=digest.hexdigest(), gzipped=first == GZIP_MAGIC)
+    gzipped = first == GZIP_MAGIC
+    # Identity is the FITS content: the same frame gzipped twice (other timestamps, levels) is the same frame.
+    sha256 = _gunzipped_sha256(path) if gzipped else digest.hexdigest()
+    return ReceivedFrame(path=path, size_bytes=size, sha256=sha256, gzipped=gzipped)
+
+
+def _gunzipped_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with gzip.open(path, "rb") as stream:
+            for chunk in iter(lambda: stream.read(CHUNK_BYTES), b""):
+                digest.update(chunk)
+    except (OSError, EOFError):
+        # A broken gzip stream: inspect_fits will refuse it; any stable identity will do until then.
+        with open(path, "rb") as raw:
+            return hashlib.file_digest(raw, "sha256").hexdigest()
+    return digest.hexdigest()
 
 
 def _header_to_json(header: fits.Header) -> dict:

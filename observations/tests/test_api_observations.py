@@ -335,3 +335,13 @@ def test_lightcurve_exports_validate_and_campaign_archive_holds_every_target(sit
     names = set(archive.namelist())
     assert {"WASP-12_b_lightcurve.csv", "WASP-12_b_aavso.txt", "Quiet_lightcurve.csv", "README.txt"} <= names
     assert archive.read("WASP-12_b_lightcurve.csv").decode().count("\n") == 3
+
+
+def test_same_frame_gzipped_differently_is_recognised_as_the_same(site_a_client, target):
+    obs_id = _submitted(site_a_client, target)
+    raw = fits_bytes()
+    url = f"/api/v1/observations/{obs_id}/image"
+    assert site_a_client.put(url, gzip.compress(raw, mtime=1), content_type="application/fits").status_code == 202
+    again = site_a_client.put(url, gzip.compress(raw, compresslevel=1, mtime=2), content_type="application/fits")
+    assert again.status_code == 200
+    assert site_a_client.put(url, raw, content_type="application/fits").json()["status"] == "unchanged"

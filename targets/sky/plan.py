@@ -114,8 +114,13 @@ def _rank_chunk(indices: list[int]) -> list[RankArrays]:
 
 
 def _can_fork() -> bool:
-    # A daemonic process (a Celery prefork child) may not have children of its own.
-    return "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon
+    # A daemonic process (a Celery prefork child) may not have children of its own, and forking a process that
+    # runs other threads can copy a lock some thread holds into the child, which then waits forever.
+    return (
+        "fork" in multiprocessing.get_all_start_methods()
+        and not multiprocessing.current_process().daemon
+        and threading.active_count() == 1
+    )
 
 
 def rank_sites(

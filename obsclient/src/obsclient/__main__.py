@@ -1,0 +1,3 @@
+from obsclient.cli import main
+
+raise SystemExit(main())
