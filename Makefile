@@ -8,7 +8,7 @@ PORT ?= 8000
 # The demo network's three simulated sites (obsclient, simulator driver) observe against the local server.
 DEMO_AGENTS ?= 1
 
-.PHONY: run test setup lint migrations-check bench demo-agents clean
+.PHONY: run test setup lint migrations-check bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
