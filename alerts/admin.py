@@ -31,18 +31,19 @@ class MadeTargetFilter(admin.SimpleListFilter):
 @admin.register(Alert)
 class AlertAdmin(CoordinatorPermissions, admin.ModelAdmin):
     list_display = [
-        "received_at", "source", "external_id", "alert_type", "position", "magnitude", "priority", "target_link",
-        "decision_short", "update_count",
+        "received_at", "source", "external_id", "alert_type", "position", "magnitude", "priority", "action",
+        "rule_name", "target_link", "decision_short", "update_count",
     ]  # fmt: skip
-    list_filter = ["source", "alert_type", MadeTargetFilter, "received_at"]
+    list_filter = ["source", "action", "role", "format", "is_retraction", "alert_type", MadeTargetFilter, "received_at"]
     search_fields = ["source", "external_id", "alert_type", "decision", "target__name"]
     list_select_related = ["target"]
     date_hierarchy = "received_at"
     show_full_result_count = False
     actions = None
     fields = [
-        "id", "source", "external_id", "alert_type", "ra_deg", "dec_deg", "error_radius_deg", "magnitude", "priority",
-        "event_time", "received_at", "updated_at", "update_count", "target_link", "decision", "payload_json",
+        "id", "source", "external_id", "alert_type", "format", "role", "ivorn", "revision", "is_retraction",
+        "ra_deg", "dec_deg", "error_radius_deg", "magnitude", "priority", "event_time", "received_at", "updated_at",
+        "update_count", "skymap", "action", "rule_name", "target_link", "decision", "payload_json",
     ]  # fmt: skip
     readonly_fields = fields
 

@@ -8,6 +8,7 @@ Settings are read at call time: Django settings first, then the environment.
 
 from __future__ import annotations
 
+import abc
 import datetime as dt
 import json
 import logging
@@ -73,16 +74,16 @@ class PollReport:
         return {k: v for k, v in self.__dict__.items()}
 
 
-class Poller:
+class Poller(abc.ABC):
     """A feed we ask. Subclasses set ``name`` and implement ``configured`` and ``messages``."""
 
     name = "feed"
 
-    def configured(self) -> bool:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def configured(self) -> bool: ...
 
-    def messages(self, session: requests.Session, *, now: dt.datetime) -> Iterator[Message]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def messages(self, session: requests.Session, *, now: dt.datetime) -> Iterator[Message]: ...
 
     def keep(self, alert: ParsedAlert, *, now: dt.datetime) -> bool:
         """Filter parsed alerts before ingest (e.g. the whole Gaia history → the recent ones)."""
