@@ -21,7 +21,7 @@ class AlertInSerializer(serializers.Serializer):
     aliases = serializers.ListField(child=serializers.CharField(max_length=200), required=False, max_length=50)
     role = serializers.ChoiceField(choices=Alert.Role.choices, required=False, default=Alert.Role.OBSERVATION)
     is_retraction = serializers.BooleanField(required=False, default=False)
-    revision = serializers.IntegerField(required=False, allow_null=True)
+    revision = serializers.IntegerField(required=False, allow_null=True, min_value=-(2**31), max_value=2**31 - 1)
     payload = serializers.DictField(required=False, default=dict)
 
     def to_internal_value(self, data):

@@ -112,13 +112,26 @@ def parsed_from_data(data: dict[str, Any]) -> ParsedAlert:
 
 def _as_parsed(value: ParsedAlert | dict[str, Any]) -> ParsedAlert:
     if isinstance(value, ParsedAlert):
-        return value
+        return _sane(value)
     if isinstance(value, dict):
         if isinstance(value.get("event_time"), str):
             # JSON as it came (e.g. through a task queue): the normalised-form parser validates it.
-            return normalised.parse_normalised(value)[0]
-        return parsed_from_data(value)
+            return _sane(normalised.parse_normalised(value)[0])
+        return _sane(parsed_from_data(value))
     raise TypeError(f"expected a ParsedAlert or a dict, got {type(value).__name__}")
+
+
+# An event cannot lie in the future (beyond clock skew), and revisions fit the database column.
+EVENT_TIME_MAX_AHEAD = dt.timedelta(hours=1)
+REVISION_RANGE = (-(2**31), 2**31 - 1)
+
+
+def _sane(parsed: ParsedAlert) -> ParsedAlert:
+    if parsed.event_time is not None and parsed.event_time > timezone.now() + EVENT_TIME_MAX_AHEAD:
+        raise AlertFormatError(f"event_time {parsed.event_time.isoformat()} lies in the future.")
+    if parsed.revision is not None and not REVISION_RANGE[0] <= parsed.revision <= REVISION_RANGE[1]:
+        raise AlertFormatError(f"revision {parsed.revision} is out of range.")
+    return parsed
 
 
 def _db_finder(*, now: dt.datetime, lock: bool) -> Finder:

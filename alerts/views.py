@@ -152,11 +152,14 @@ class AlertListView(generics.ListCreateAPIView):
             parsed = _parse_native(body, content_type)
         if not parsed:
             raise ValidationError({"detail": "The message holds no alert.", "body": ["no alert in the message"]})
-        if len(parsed) == 1:
-            result = services.alert_ingest(parsed=parsed[0])
-            code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
-            return Response(_ingested(result), status=code)
-        batch = services.alerts_ingest_many(parsed)
+        try:
+            if len(parsed) == 1:
+                result = services.alert_ingest(parsed=parsed[0])
+                code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+                return Response(_ingested(result), status=code)
+            batch = services.alerts_ingest_many(parsed)
+        except formats.AlertFormatError as exc:
+            raise ValidationError({"detail": f"Not an acceptable alert: {exc}", "body": [str(exc)]}) from exc
         body = {
             "alerts": [_ingested(r) for r in batch.results],
             "created": batch.created,

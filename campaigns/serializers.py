@@ -49,7 +49,8 @@ class CampaignDetailSerializer(CampaignSerializer):
         if not hasattr(self, "_cached"):
             from campaigns.selectors import campaign_progress
 
-            self._cached = campaign_progress(campaign=campaign)
+            request = self.context.get("request")
+            self._cached = campaign_progress(campaign=campaign, principal=getattr(request, "user", None))
         return self._cached
 
     def get_targets(self, campaign) -> list[dict]:

@@ -20,7 +20,8 @@ class CampaignListView(generics.ListCreateAPIView):
         serializer = CampaignSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         campaign = services.campaign_save(campaign=None, data=dict(serializer.validated_data), user=request.user)
-        return Response(CampaignDetailSerializer(campaign).data, status=status.HTTP_201_CREATED)
+        body = CampaignDetailSerializer(campaign, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class CampaignDetailView(APIView):
@@ -29,7 +30,7 @@ class CampaignDetailView(APIView):
     @extend_schema(responses=CampaignDetailSerializer)
     def get(self, request, campaign_id):
         campaign = get_object_or_404(Campaign.objects.prefetch_related("targets"), pk=campaign_id)
-        return Response(CampaignDetailSerializer(campaign).data)
+        return Response(CampaignDetailSerializer(campaign, context={"request": request}).data)
 
     @extend_schema(request=CampaignSerializer, responses=CampaignDetailSerializer)
     def patch(self, request, campaign_id):
@@ -37,7 +38,7 @@ class CampaignDetailView(APIView):
         serializer = CampaignSerializer(campaign, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         campaign = services.campaign_save(campaign=campaign, data=dict(serializer.validated_data))
-        return Response(CampaignDetailSerializer(campaign).data)
+        return Response(CampaignDetailSerializer(campaign, context={"request": request}).data)
 
 
 class CampaignArchiveView(APIView):

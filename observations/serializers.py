@@ -69,11 +69,18 @@ def normalise_submission(data: dict) -> dict:
         "filter": data.get("filter") or "",
         "airmass": data.get("airmass"),
         "seeing_arcsec": data.get("seeing_arcsec"),
-        "photometry": dict(data["photometry"]) if data.get("photometry") else None,
-        "astrometry": dict(data["astrometry"]) if data.get("astrometry") else None,
+        "photometry": _without_nulls(data.get("photometry")),
+        "astrometry": _without_nulls(data.get("astrometry")),
         "quality_flags": list(data.get("quality_flags") or []),
         "raw_metadata": data.get("raw_metadata") or {},
     }
+
+
+def _without_nulls(block) -> dict | None:
+    """A nested block with unset (null) keys dropped: `{"flux": null}` says nothing more than leaving it out."""
+    if not block:
+        return None
+    return {k: v for k, v in dict(block).items() if v is not None} or None
 
 
 def content_hash(normalised: dict) -> str:

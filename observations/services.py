@@ -156,6 +156,10 @@ class ImageConflict(Exception):
     pass
 
 
+class _SameImageStored(Exception):
+    pass
+
+
 def observation_attach_image(*, observation: Observation, frame) -> bool:
     """Store a checked frame for an observation and queue the pipeline; False if this exact file is already there.
 
@@ -187,8 +191,14 @@ def observation_attach_image(*, observation: Observation, frame) -> bool:
                 updated_at=timezone.now(),
             )
             if not updated:
-                raise ImageConflict("Another upload for this observation finished first.")
+                current = Observation.objects.filter(pk=observation.pk).values_list("image_sha256", flat=True).first()
+                if current == frame.sha256:
+                    raise _SameImageStored
+                raise ImageConflict("Another upload for this observation finished first, with a different frame.")
             transaction.on_commit(lambda: pipeline_enqueue(observation_id=observation.pk))
+    except _SameImageStored:
+        default_storage.delete(stored_name)  # a concurrent retry stored the same frame first: keep that one
+        return False
     except BaseException:
         default_storage.delete(stored_name)
         raise

@@ -16,6 +16,7 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from observations import services as obs_services
@@ -103,12 +104,20 @@ def observation_reduce(*, observation_id: str) -> None:
     observation = Observation.objects.select_related("site", "target").get(pk=observation_id)
     try:
         outcome = _reduce(observation)
-    except TransientPipelineError:
+    except TransientPipelineError as exc:
+        attempts = observation.pipeline_attempts + 1
+        if attempts >= MAX_ATTEMPTS:
+            # Out of retries: say so, rather than leave the frame pending for ever.
+            obs_services.observation_set_pipeline_state(
+                observation=observation,
+                new_state=Observation.PipelineState.FAILED,
+                pipeline_error=f"Gave up after {attempts} attempts: {exc}",
+                pipeline_attempts=attempts,
+            )
+            return
         # Hand the frame back (pending) so the retry or the sweep can take it again.
         obs_services.observation_set_pipeline_state(
-            observation=observation,
-            new_state=Observation.PipelineState.PENDING,
-            pipeline_attempts=observation.pipeline_attempts + 1,
+            observation=observation, new_state=Observation.PipelineState.PENDING, pipeline_attempts=attempts
         )
         raise
     except Exception as exc:
@@ -200,7 +209,18 @@ def pipeline_sweep(*, now=None) -> int:
     stale = Observation.objects.filter(
         pipeline_state=Observation.PipelineState.PROCESSING, pipeline_claimed_at__lt=now - CLAIM_TIMEOUT
     )
-    released = stale.update(pipeline_state=Observation.PipelineState.PENDING, pipeline_claimed_at=None)
+    # A claim that outlived its worker counts as an attempt: a frame that kills workers cannot loop for ever.
+    released = stale.update(
+        pipeline_state=Observation.PipelineState.PENDING,
+        pipeline_claimed_at=None,
+        pipeline_attempts=F("pipeline_attempts") + 1,
+    )
+    Observation.objects.filter(
+        pipeline_state=Observation.PipelineState.PENDING, pipeline_attempts__gte=MAX_ATTEMPTS
+    ).exclude(image="").update(
+        pipeline_state=Observation.PipelineState.FAILED,
+        pipeline_error=f"Gave up after {MAX_ATTEMPTS} attempts (the worker died or storage was unreachable).",
+    )
     pending = Observation.objects.filter(
         pipeline_state=Observation.PipelineState.PENDING, pipeline_attempts__lt=MAX_ATTEMPTS
     ).exclude(image="")

@@ -10,7 +10,7 @@ from pipeline import services
     ignore_result=True,
     autoretry_for=(services.TransientPipelineError,),
     retry_backoff=30,
-    max_retries=services.MAX_ATTEMPTS,
+    max_retries=services.MAX_ATTEMPTS - 1,
 )
 def observation_reduce_task(observation_id: str) -> None:
     services.observation_reduce(observation_id=observation_id)

@@ -146,7 +146,8 @@ class SiteAdmin(CoordinatorPermissions, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            site_update(site=obj, data={})
+            # Only what the coordinator edited: a full save could undo a key rotation made meanwhile.
+            site_update(site=obj, data={name: form.cleaned_data[name] for name in form.changed_data})
             return
         # A new site gets its key from the same service the API uses; the key is shown here once.
         data = {name: form.cleaned_data[name] for name in REGISTRATION_FIELDS if name != "owner"}

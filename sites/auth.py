@@ -13,11 +13,11 @@ class SiteAgent:
     is_staff = False
     is_superuser = False
     is_active = True
-    pk = None
-    id = None
 
     def __init__(self, site: Site):
         self.site = site
+        # Distinct per site, so rate limits (keyed on the principal's pk) are per site, not shared by all sites.
+        self.pk = self.id = f"site:{site.pk}"
 
     @cached_property
     def username(self) -> str:

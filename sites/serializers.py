@@ -44,6 +44,7 @@ class SiteWriteSerializer(serializers.ModelSerializer):
     max_hour_angle_hours = FiniteFloatField(min_value=0, max_value=12, required=False, allow_null=True)
     filters = StringListField(required=False)
     horizon = serializers.JSONField(required=False, validators=[validate_horizon])
+    embargo_days = serializers.IntegerField(min_value=0, max_value=3650, required=False)
 
     class Meta:
         model = Site

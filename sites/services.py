@@ -33,9 +33,10 @@ def site_rotate_key(*, site: Site) -> str:
 
 
 def site_update(*, site: Site, data: dict) -> Site:
+    """Write only the fields given: a full save would put back a key, state or heartbeat changed meanwhile."""
     for name, value in data.items():
         setattr(site, name, value)
-    site.save()
+    site.save(update_fields=[*data, "updated_at"])
     return site
 
 

@@ -6,9 +6,13 @@ from django.utils import timezone
 from targets.models import Target
 
 
-def target_coverage(*, target: Target, now=None) -> dict:
+def target_coverage(*, target: Target, principal=None, now=None) -> dict:
+    """Observation counts of a target; with `principal`, only what it may see (embargoes)."""
     now = now or timezone.now()
-    stats = target.observations.aggregate(
+    observations = target.observations.all()
+    if principal is not None:
+        observations = observations.visible_to(principal)
+    stats = observations.aggregate(
         total_observations=Count("id"),
         unique_sites=Count("site", distinct=True),
         recent_observations=Count("id", filter=Q(observed_at__gte=now - timedelta(days=7))),

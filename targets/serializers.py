@@ -95,7 +95,8 @@ class TargetDetailSerializer(TargetSerializer):
     def get_coverage(self, target) -> dict:
         from targets.selectors import target_coverage
 
-        return target_coverage(target=target)
+        request = self.context.get("request")
+        return target_coverage(target=target, principal=getattr(request, "user", None))
 
 
 class RankedTargetSerializer(serializers.Serializer):

@@ -32,6 +32,8 @@ def _ranking_params(request) -> dict:
     if params.get("at"):
         try:
             at = parse_aware_datetime(params["at"])
+            if not 1900 <= at.year <= 2100:
+                errors["at"] = ["Must be between the years 1900 and 2100."]
         except ValidationError as exc:
             errors["at"] = exc.detail
     priority_min = None
@@ -137,7 +139,7 @@ class TargetDetailView(APIView):
 
     @extend_schema(responses=TargetDetailSerializer)
     def get(self, request, target_id):
-        return Response(TargetDetailSerializer(self._get(target_id)).data)
+        return Response(TargetDetailSerializer(self._get(target_id), context={"request": request}).data)
 
     @extend_schema(request=TargetSerializer, responses=TargetDetailSerializer)
     def patch(self, request, target_id):
@@ -146,10 +148,10 @@ class TargetDetailView(APIView):
         serializer.is_valid(raise_exception=True)
         with transaction.atomic():
             target = services.target_update(target=target, data=serializer.validated_data)
-        return Response(TargetDetailSerializer(target).data)
+        return Response(TargetDetailSerializer(target, context={"request": request}).data)
 
     @extend_schema(responses=TargetDetailSerializer)
     def delete(self, request, target_id):
         target = services.target_deactivate(target=self._get(target_id))
-        return Response(TargetDetailSerializer(target).data)
+        return Response(TargetDetailSerializer(target, context={"request": request}).data)
 
