@@ -16,7 +16,7 @@ import io
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,21 +25,6 @@ from astropy.table import Table
 from astropy.time import Time
 
 OVERLAP_WINDOW_DAYS = 15.0 / 1440.0  # points of two sites within 15 minutes see the same brightness
-CSV_COLUMNS = (
-    "observed_at",
-    "bjd_tdb",
-    "magnitude",
-    "error",
-    "filter",
-    "site_id",
-    "observation_id",
-    "source",
-    "quality_flags",
-    "flux",
-    "flux_error",
-    "calibrated",
-    "site_offset_mag",
-)
 
 
 @dataclass
@@ -243,6 +228,10 @@ def apply_site_offsets(
 
 
 # ---------------------------------------------------------------------------------------------------- writers
+
+
+# The CSV has the JSON points' columns (API.md), the time and brightness first.
+CSV_COLUMNS = tuple(f.name for f in fields(LightCurvePoint))
 
 
 def to_csv(points: Sequence[LightCurvePoint]) -> str:
