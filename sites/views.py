@@ -1,3 +1,4 @@
+import django_filters
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -7,6 +8,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from network.filters import StrictBooleanFilter
 from network.permissions import IsHuman, IsSiteAgent, acting_site, is_coordinator
 from sites import services
 from sites.models import Site
@@ -17,6 +19,15 @@ from sites.serializers import (
     SiteSerializer,
     SiteWriteSerializer,
 )
+
+
+class SiteFilter(django_filters.FilterSet):
+    is_active = StrictBooleanFilter()
+    approved = StrictBooleanFilter()
+
+    class Meta:
+        model = Site
+        fields = ["is_active", "approved", "automation_level"]
 
 
 def can_manage(request, site: Site) -> bool:
@@ -40,7 +51,7 @@ def serialize_site(request, site: Site) -> dict:
 class SiteListCreateView(generics.ListCreateAPIView):
     queryset = Site.objects.select_related("owner").order_by("-created_at")
     serializer_class = SitePublicSerializer
-    filterset_fields = ["is_active", "approved", "automation_level"]
+    filterset_class = SiteFilter
 
     def get_permissions(self):
         if self.request.method == "POST":

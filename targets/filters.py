@@ -2,6 +2,7 @@ import django_filters
 import numpy as np
 from rest_framework.exceptions import ValidationError
 
+from network.filters import StrictBooleanFilter
 from targets.models import Target
 
 
@@ -9,7 +10,7 @@ class TargetCatalogueFilter(django_filters.FilterSet):
     """Catalogue filters: type, active, campaign, name-or-alias, and a cone (`ra_deg`, `dec_deg`, `radius_deg`)."""
 
     target_type = django_filters.ChoiceFilter(choices=Target.Type.choices)
-    active = django_filters.BooleanFilter()
+    active = StrictBooleanFilter()
     campaign = django_filters.UUIDFilter(field_name="campaigns__id")
     name = django_filters.CharFilter(method="filter_name")
     priority_min = django_filters.NumberFilter(field_name="priority", lookup_expr="gte")

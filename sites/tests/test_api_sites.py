@@ -177,3 +177,9 @@ def test_unknown_key_is_401(api, site_a):
     site, _ = site_a
     api.credentials(HTTP_AUTHORIZATION="Bearer " + "x" * 43)
     assert api.put(f"/api/v1/sites/{site.pk}/heartbeat", {}, format="json").status_code == 401
+
+
+def test_site_list_boolean_filters_are_strict(observer_client, site_a):
+    assert len(observer_client.get("/api/v1/sites?is_active=true").json()["results"]) == 1
+    assert observer_client.get("/api/v1/sites?is_active=false").json()["results"] == []
+    assert observer_client.get("/api/v1/sites?approved=maybe").status_code == 400

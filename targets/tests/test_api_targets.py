@@ -251,3 +251,13 @@ def test_ranking_query_count_does_not_grow_with_catalogue(site_a, django_assert_
         assert client.get(f"/api/v1/targets?at={NIGHT_LA}").status_code == 200
     with django_assert_max_num_queries(12):
         assert client.get("/api/v1/targets?at=2026-11-23T10:05:00Z").status_code == 200
+
+
+def test_catalogue_boolean_filter_rejects_nonsense(researcher_client):
+    TargetFactory(name="On")
+    TargetFactory(name="Off", active=False)
+    assert [t["name"] for t in researcher_client.get("/api/v1/targets?active=true").json()["results"]] == ["On"]
+    assert [t["name"] for t in researcher_client.get("/api/v1/targets?active=0").json()["results"]] == ["Off"]
+    response = researcher_client.get("/api/v1/targets?active=maybe")
+    assert response.status_code == 400
+    assert "active" in response.json()["errors"]
