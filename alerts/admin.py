@@ -8,7 +8,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from alerts.models import Alert
-from sites.admin import CoordinatorPermissions
+from sites.admin import ReadOnlyForCoordinators
 
 PAYLOAD_SHOWN_CHARS = 50_000
 
@@ -29,7 +29,7 @@ class MadeTargetFilter(admin.SimpleListFilter):
 
 
 @admin.register(Alert)
-class AlertAdmin(CoordinatorPermissions, admin.ModelAdmin):
+class AlertAdmin(ReadOnlyForCoordinators, admin.ModelAdmin):
     list_display = [
         "received_at", "source", "external_id", "alert_type", "position", "magnitude", "priority", "action",
         "rule_name", "target_link", "decision_short", "update_count",
@@ -46,18 +46,6 @@ class AlertAdmin(CoordinatorPermissions, admin.ModelAdmin):
         "update_count", "skymap", "action", "rule_name", "target_link", "decision", "payload_json",
     ]  # fmt: skip
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_active and request.user.is_staff
 
     @admin.display(description="RA, Dec (deg)")
     def position(self, alert: Alert) -> str:

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from observations.models import Observation
-from sites.admin import CoordinatorPermissions
+from sites.admin import ReadOnlyForCoordinators
 
 MEASUREMENT_FIELDS = [
     "id", "target", "site", "observed_at", "bjd_tdb", "exposure_sec", "filter", "airmass", "seeing_arcsec",
@@ -72,7 +72,7 @@ class FlaggedFilter(admin.SimpleListFilter):
 
 
 @admin.register(Observation)
-class ObservationAdmin(CoordinatorPermissions, admin.ModelAdmin):
+class ObservationAdmin(ReadOnlyForCoordinators, admin.ModelAdmin):
     list_display = [
         "observed_at", "target_link", "site", "filter", "exposure_sec", "magnitude", "pipeline_state",
         "flags", "has_image",
@@ -97,18 +97,6 @@ class ObservationAdmin(CoordinatorPermissions, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [name for _, options in self.fieldsets for name in options["fields"]]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_active and request.user.is_staff
 
     @admin.display(description="target", ordering="target__name")
     def target_link(self, obs: Observation) -> str:

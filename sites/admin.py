@@ -37,7 +37,7 @@ class CoordinatorPermissions:
     """Staff are the network's coordinators (see API.md): every staff user may use the console in full.
 
     Mixed into the domain apps' ModelAdmins and inlines instead of handing each coordinator Django model
-    permissions one by one. Read-only admins (observations, alerts) override the write permissions again.
+    permissions one by one. Read-only admins (observations, alerts) use ReadOnlyForCoordinators below.
     """
 
     @staticmethod
@@ -58,6 +58,19 @@ class CoordinatorPermissions:
 
     def has_delete_permission(self, request, obj=None):
         return self._is_coordinator(request)
+
+
+class ReadOnlyForCoordinators(CoordinatorPermissions):
+    """Records the network receives (observations, alerts) are shown as they came: nobody adds, edits or deletes."""
+
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class SiteAdminForm(forms.ModelForm):
